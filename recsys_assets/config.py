@@ -1,0 +1,48 @@
+"""Pipeline tunables as a Dagster resource (label windows, cleaning rules, policies).
+
+Defaults come from the environment (see README, "Configuration"), so partition mappings
+and code versions, which Dagster reads when it loads the definitions, agree with what the
+assets compute. Tests build the resource directly with other values.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+class PipelineConfig(dg.ConfigurableResource):
+    """Knobs shared by the clean, label, negative and model layers."""
+
+    skew_tolerance_seconds: int = 120
+    bot_max_requests_per_day: int = 500
+    attribution_days: int = 30
+    click_window_minutes: int = 30
+    conversion_window_days: int = 7
+    return_window_days: int = 30
+    history_days: int = 28
+    weight_policy: str = "ctr-default"
+    ranking_sampler: str = "ranking-default"
+    retrieval_sampler: str = "retrieval-default"
+    eval_days: int = 2
+
+    @classmethod
+    def from_env(cls) -> PipelineConfig:
+        return cls(
+            skew_tolerance_seconds=int(_env("RECSYS_SKEW_TOLERANCE_SECONDS", "120")),
+            bot_max_requests_per_day=int(_env("RECSYS_BOT_MAX_REQUESTS_PER_DAY", "500")),
+            attribution_days=int(_env("RECSYS_ATTRIBUTION_DAYS", "30")),
+            click_window_minutes=int(_env("RECSYS_CLICK_WINDOW_MINUTES", "30")),
+            conversion_window_days=int(_env("RECSYS_CONVERSION_WINDOW_DAYS", "7")),
+            return_window_days=int(_env("RECSYS_RETURN_WINDOW_DAYS", "30")),
+            history_days=int(_env("RECSYS_HISTORY_DAYS", "28")),
+            weight_policy=_env("RECSYS_WEIGHT_POLICY", "ctr-default"),
+            ranking_sampler=_env("RECSYS_RANKING_SAMPLER", "ranking-default"),
+            retrieval_sampler=_env("RECSYS_RETRIEVAL_SAMPLER", "retrieval-default"),
+            eval_days=int(_env("RECSYS_EVAL_DAYS", "2")),
+        )

@@ -1,0 +1,68 @@
+"""Load and run the SQL files in ``sql/`` with bound parameters.
+
+A file holds one transformation: one or more statements separated by ``;`` at the end of
+a line. Parameters are DuckDB named parameters (``$start``, ``$day`` ...) and are always
+bound, never formatted into the text. Each statement receives exactly the parameters it
+mentions, so one parameter dict serves a whole file.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+
+from recsys_assets.settings import SQL_DIR
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+@functools.cache
+def load_sql(name: str) -> tuple[str, ...]:
+    """Statements of ``sql/<name>.sql`` (``name`` like ``clean/events``)."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQL file {path}")
+    text = _COMMENT.sub("", path.read_text())
+    parts = re.split(r";\s*(?:\n|$)", text)
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _params_for(statement: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    wanted = set(_PARAM.findall(statement))
+    missing = wanted - set(params)
+    if missing:
+        raise KeyError(f"SQL parameter(s) {sorted(missing)} not supplied; statement begins: {statement[:80]!r}")
+    return {k: params[k] for k in wanted}
+
+
+def execute(con: duckdb.DuckDBPyConnection, statement: str, params: Mapping[str, Any] | list | None = None) -> list[tuple]:
+    """Execute one statement and consume its result (DuckDB 2 keeps a connection busy until then)."""
+    return con.execute(statement, params if params is not None else []).fetchall()
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> None:
+    """Execute every statement of ``sql/<name>.sql`` in order."""
+    params = params or {}
+    for statement in load_sql(name):
+        execute(con, statement, _params_for(statement, params))
+
+
+def query_sql(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Run a file whose last statement is a query; returns the cursor for fetching."""
+    params = params or {}
+    statements = load_sql(name)
+    for statement in statements[:-1]:
+        execute(con, statement, _params_for(statement, params))
+    return con.execute(statements[-1], _params_for(statements[-1], params))
+
+
+def query_dicts(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of the last statement of ``sql/<name>.sql`` as dicts (metadata queries)."""
+    cur = query_sql(con, name, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]

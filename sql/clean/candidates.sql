@@ -1,0 +1,65 @@
+-- Clean candidates (generated, shown or not) for partition $day, the day of their request.
+-- `shown` tells whether the candidate became an impression of the same request.
+CREATE OR REPLACE TEMP TABLE stage_candidates AS
+WITH checked AS (
+    SELECT
+        c.*,
+        q.traffic AS request_traffic,
+        CASE
+            WHEN c._cast_errors IS NOT NULL THEN 'unparseable:' || c._cast_errors
+            WHEN c.request_id IS NULL THEN 'missing_required:request_id'
+            WHEN c.item_id IS NULL THEN 'missing_required:item_id'
+            WHEN q.request_id IS NULL THEN 'unknown_request'
+        END AS _reason,
+        hash(c.source, c.retrieval_rank, c.retrieval_score) AS _content
+    FROM placed_candidates c
+    LEFT JOIN requests q ON q.request_id = c.request_id AND q.day = $day
+    WHERE c._day = $day
+),
+deduped AS (
+    SELECT
+        *,
+        row_number() OVER w AS _copy,
+        first_value(_content) OVER w AS _first_content
+    FROM checked
+    WINDOW w AS (PARTITION BY request_id, item_id, _reason IS NULL ORDER BY _file, _row)
+)
+SELECT
+    * EXCLUDE (_raw),
+    CASE
+        WHEN _reason IS NOT NULL THEN _reason
+        WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:candidate'
+    END AS reason,
+    CASE
+        WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN 'quarantined'
+        WHEN _copy > 1 THEN 'duplicate'
+        WHEN request_traffic = 'user' THEN 'clean'
+        ELSE 'filtered'
+    END AS _state,
+    EXISTS (
+        SELECT 1 FROM impressions i
+        WHERE i.request_id = d.request_id AND i.item_id = d.item_id AND i.day BETWEEN $day AND $day + 1
+    ) AS shown,
+    CASE WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN _raw END AS _raw
+FROM deduped d;
+
+DELETE FROM candidates WHERE day = $day;
+
+INSERT INTO candidates
+SELECT $day, request_id, item_id, source, CAST(retrieval_rank AS INTEGER), retrieval_score, shown
+FROM stage_candidates
+WHERE _state IN ('clean', 'filtered');
+
+DELETE FROM quarantine WHERE day = $day AND source_table = 'candidates';
+
+INSERT INTO quarantine
+SELECT $day, 'candidates', reason, _file, _row, _raw
+FROM stage_candidates
+WHERE _state = 'quarantined';
+
+DELETE FROM row_accounting WHERE day = $day AND source_table = 'candidates';
+
+INSERT INTO row_accounting
+SELECT $day, 'candidates', _state, count(*)
+FROM stage_candidates
+GROUP BY _state;

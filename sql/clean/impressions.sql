@@ -1,0 +1,93 @@
+-- Clean impressions for partition $day (placed by their ts, else their request's ts).
+-- Rows placed on $day - 1 and $day + 1 are read as context for dedup and slate rules only.
+-- Order of rules: row rules, then request lookup, then dedup by event_id (exact re-sends
+-- are duplicates, a re-used event_id with other content is a conflict), then slate rules
+-- (one item per position, one position per item: the earliest / highest row wins).
+CREATE OR REPLACE TEMP TABLE stage_impressions AS
+WITH checked AS (
+    SELECT
+        i.*,
+        coalesce(i.event_id, i.request_id || '|' || i.item_id || '|' || CAST(i.position AS VARCHAR)) AS _event_id,
+        q.ts AS request_ts,
+        q.traffic AS request_traffic,
+        CASE
+            WHEN i._cast_errors IS NOT NULL THEN 'unparseable:' || i._cast_errors
+            WHEN i.request_id IS NULL THEN 'missing_required:request_id'
+            WHEN i.item_id IS NULL THEN 'missing_required:item_id'
+            WHEN i.position IS NULL THEN 'missing_required:position'
+            WHEN i.position < 1 THEN 'invalid_value:position'
+            WHEN i.visible_ms < 0 THEN 'invalid_value:visible_ms'
+            WHEN i.propensity <= 0 OR i.propensity > 1 THEN 'invalid_value:propensity'
+            WHEN q.request_id IS NULL THEN 'unknown_request'
+            WHEN coalesce(i.ts, q.ts) < q.ts - to_seconds($skew_tolerance_s) THEN 'impression_precedes_request'
+            WHEN coalesce(i.ts, q.ts) > q.ts + INTERVAL 1 HOUR THEN 'impression_long_after_request'
+        END AS _reason,
+        hash(i.request_id, i.item_id, i.position, i.visible_ms, i.propensity, i.source) AS _content
+    FROM placed_impressions i
+    LEFT JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - 2 AND $day + 2
+    WHERE i._day BETWEEN $day - 1 AND $day + 1
+),
+deduped AS (
+    SELECT
+        *,
+        row_number() OVER w AS _copy,
+        first_value(_content) OVER w AS _first_content
+    FROM checked
+    WINDOW w AS (PARTITION BY _event_id, _reason IS NULL ORDER BY coalesce(ts, request_ts), _file, _row)
+),
+staged AS (
+    SELECT
+        *,
+        CASE
+            WHEN _reason IS NOT NULL THEN _reason
+            WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:event_id'
+        END AS _reason2,
+        _reason IS NULL AND _copy = 1 AS _survives
+    FROM deduped
+),
+slate AS (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY request_id, position, _survives ORDER BY coalesce(ts, request_ts), _file, _row) AS _pos_copy,
+        row_number() OVER (PARTITION BY request_id, item_id, _survives ORDER BY position, coalesce(ts, request_ts), _file, _row) AS _item_copy
+    FROM staged
+)
+SELECT
+    * EXCLUDE (_raw),
+    CASE
+        WHEN _reason2 IS NOT NULL THEN _reason2
+        WHEN _survives AND _pos_copy > 1 THEN 'position_conflict'
+        WHEN _survives AND _item_copy > 1 THEN 'item_repeated_in_slate'
+    END AS reason,
+    CASE
+        WHEN _reason2 IS NOT NULL THEN 'quarantined'
+        WHEN NOT _survives THEN 'duplicate'
+        WHEN _pos_copy > 1 OR _item_copy > 1 THEN 'quarantined'
+        WHEN request_traffic = 'user' THEN 'clean'
+        ELSE 'filtered'
+    END AS _state,
+    CASE WHEN _reason2 IS NOT NULL OR (_survives AND (_pos_copy > 1 OR _item_copy > 1)) THEN _raw END AS _raw
+FROM slate
+WHERE _day = $day;
+
+DELETE FROM impressions WHERE day = $day;
+
+INSERT INTO impressions
+SELECT $day, request_id, item_id, CAST(position AS INTEGER), coalesce(ts, request_ts), visible_ms, propensity, source,
+       _event_id, request_traffic
+FROM stage_impressions
+WHERE _state IN ('clean', 'filtered');
+
+DELETE FROM quarantine WHERE day = $day AND source_table = 'impressions';
+
+INSERT INTO quarantine
+SELECT $day, 'impressions', reason, _file, _row, _raw
+FROM stage_impressions
+WHERE _state = 'quarantined';
+
+DELETE FROM row_accounting WHERE day = $day AND source_table = 'impressions';
+
+INSERT INTO row_accounting
+SELECT $day, 'impressions', _state, count(*)
+FROM stage_impressions
+GROUP BY _state;

@@ -1,0 +1,69 @@
+-- Clean item versions (unpartitioned: the whole catalog history is small next to the logs).
+-- Tie rule: versions of one item with the same valid_from and recorded_at are ties. Exact
+-- copies are duplicates; of differing ties the most restrictive version is kept (banned,
+-- then deleted, then active; out of stock before in stock; age-restricted first; then the
+-- smallest content hash) and the others are quarantined as conflicting_item_version.
+-- An item is never treated as eligible because a conflicting row said so.
+CREATE OR REPLACE TEMP TABLE stage_items AS
+WITH checked AS (
+    SELECT
+        *,
+        coalesce(recorded_at, valid_from) AS _recorded_at,
+        CASE
+            WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
+            WHEN item_id IS NULL THEN 'missing_required:item_id'
+            WHEN valid_from IS NULL THEN 'missing_required:valid_from'
+            WHEN status IS NOT NULL AND status NOT IN ('active', 'deleted', 'banned') THEN 'invalid_value:status'
+            WHEN price < 0 THEN 'invalid_value:price'
+        END AS _reason,
+        hash(category, subcategory, brand, price, in_stock, status, regions, age_restricted, dedup_group) AS _content
+    FROM src_items
+),
+ranked AS (
+    SELECT
+        *,
+        row_number() OVER w AS _copy,
+        first_value(_content) OVER w AS _first_content
+    FROM checked
+    WINDOW w AS (
+        PARTITION BY item_id, valid_from, _recorded_at, _reason IS NULL
+        ORDER BY
+            CASE coalesce(status, 'active') WHEN 'banned' THEN 0 WHEN 'deleted' THEN 1 ELSE 2 END,
+            coalesce(in_stock, true),
+            coalesce(age_restricted, false) DESC,
+            _content,
+            _file,
+            _row
+    )
+)
+SELECT
+    * EXCLUDE (_raw),
+    CASE
+        WHEN _reason IS NOT NULL THEN _reason
+        WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_item_version'
+    END AS reason,
+    CASE
+        WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN 'quarantined'
+        WHEN _copy > 1 THEN 'duplicate'
+        ELSE 'clean'
+    END AS _state,
+    CASE WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN _raw END AS _raw
+FROM ranked;
+
+DELETE FROM items;
+
+INSERT INTO items
+SELECT item_id, valid_from, _recorded_at, category, subcategory, brand, price, coalesce(in_stock, true),
+       coalesce(status, 'active'), regions, coalesce(age_restricted, false), dedup_group
+FROM stage_items
+WHERE _state = 'clean';
+
+DELETE FROM quarantine WHERE day IS NULL AND source_table = 'items';
+
+INSERT INTO quarantine
+SELECT NULL, 'items', reason, _file, _row, _raw FROM stage_items WHERE _state = 'quarantined';
+
+DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'items';
+
+INSERT INTO row_accounting
+SELECT NULL, 'items', _state, count(*) FROM stage_items GROUP BY _state;

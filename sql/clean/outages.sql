@@ -1,0 +1,34 @@
+-- Clean tracking outage windows (unpartitioned). A window must end after it starts.
+CREATE OR REPLACE TEMP TABLE stage_outages AS
+WITH checked AS (
+    SELECT
+        *,
+        CASE
+            WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
+            WHEN start_ts IS NULL THEN 'missing_required:start_ts'
+            WHEN end_ts IS NULL THEN 'missing_required:end_ts'
+            WHEN end_ts <= start_ts THEN 'invalid_value:end_ts'
+        END AS reason,
+        row_number() OVER (PARTITION BY start_ts, end_ts, surface, event_types ORDER BY _file, _row) AS _copy
+    FROM src_outages
+)
+SELECT
+    * EXCLUDE (_raw),
+    CASE WHEN reason IS NOT NULL THEN 'quarantined' WHEN _copy > 1 THEN 'duplicate' ELSE 'clean' END AS _state,
+    CASE WHEN reason IS NOT NULL THEN _raw END AS _raw
+FROM checked;
+
+DELETE FROM outages;
+
+INSERT INTO outages
+SELECT start_ts, end_ts, surface, event_types FROM stage_outages WHERE _state = 'clean';
+
+DELETE FROM quarantine WHERE day IS NULL AND source_table = 'outages';
+
+INSERT INTO quarantine
+SELECT NULL, 'outages', reason, _file, _row, _raw FROM stage_outages WHERE _state = 'quarantined';
+
+DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'outages';
+
+INSERT INTO row_accounting
+SELECT NULL, 'outages', _state, count(*) FROM stage_outages GROUP BY _state;

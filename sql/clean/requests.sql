@@ -1,0 +1,95 @@
+-- Clean requests for partition $day (the day of ts).
+-- Row rules quarantine a row with a reason; exact re-sends of a request_id are duplicates;
+-- a request_id re-used with different content is quarantined as a conflict. Rows of
+-- $day - 1 only serve as dedup context. Non-user traffic (logged, or
+-- detected: a user with more than $bot_max_requests requests in the day) is kept, flagged,
+-- and counted as filtered: label tables never use it.
+CREATE OR REPLACE TEMP TABLE stage_requests AS
+WITH checked AS (
+    SELECT
+        *,
+        CASE
+            WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
+            WHEN request_id IS NULL THEN 'missing_required:request_id'
+            WHEN traffic IS NOT NULL AND traffic NOT IN ('user', 'bot', 'internal', 'test') THEN 'invalid_value:traffic'
+        END AS _reason,
+        hash(ts, user_id, session_id, surface, query, device, region, policy, is_exploration, traffic) AS _content
+    FROM placed_requests
+    WHERE _day BETWEEN $day - 1 AND $day
+),
+ranked AS (
+    SELECT
+        *,
+        row_number() OVER w AS _copy,
+        first_value(_content) OVER w AS _first_content
+    FROM checked
+    WINDOW w AS (PARTITION BY request_id, _reason IS NULL ORDER BY ts, _file, _row)
+),
+outcomes AS (
+    SELECT
+        *,
+        CASE
+            WHEN _reason IS NOT NULL THEN _reason
+            WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:request_id'
+        END AS reason,
+        CASE
+            WHEN _reason IS NOT NULL THEN 'quarantined'
+            WHEN _copy > 1 AND _content <> _first_content THEN 'quarantined'
+            WHEN _copy > 1 THEN 'duplicate'
+            ELSE 'kept'
+        END AS _state
+    FROM ranked
+    WHERE _day = $day
+),
+kept AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE _state = 'kept') OVER (PARTITION BY user_id) AS _user_requests
+    FROM outcomes
+)
+SELECT
+    k.* EXCLUDE (_raw),
+    CASE WHEN k._state = 'quarantined' THEN k._raw END AS _raw,  -- JSON built only for rejected rows
+    CASE
+        WHEN coalesce(k.traffic, 'user') = 'user' AND k.user_id IS NOT NULL AND k._user_requests > $bot_max_requests
+            THEN 'bot'
+        ELSE coalesce(k.traffic, 'user')
+    END AS traffic_class,
+    CASE
+        WHEN coalesce(k.traffic, 'user') = 'user' AND k.user_id IS NOT NULL AND k._user_requests > $bot_max_requests
+            THEN 'detected'
+        ELSE 'logged'
+    END AS traffic_source,
+    EXISTS (
+        SELECT 1 FROM outages o
+        WHERE k.ts >= o.start_ts AND k.ts < o.end_ts
+          AND (o.surface IS NULL OR o.surface = coalesce(k.surface, 'search'))
+    ) AS in_outage
+FROM kept k;
+
+DELETE FROM requests WHERE day = $day;
+
+INSERT INTO requests
+SELECT
+    $day, request_id, ts, user_id, session_id, coalesce(surface, 'search'), query, device, region, policy,
+    coalesce(is_exploration, false), traffic_class, traffic_source, in_outage
+FROM stage_requests
+WHERE _state = 'kept';
+
+DELETE FROM quarantine WHERE day = $day AND source_table = 'requests';
+
+INSERT INTO quarantine
+SELECT $day, 'requests', reason, _file, _row, _raw
+FROM stage_requests
+WHERE _state = 'quarantined';
+
+DELETE FROM row_accounting WHERE day = $day AND source_table = 'requests';
+
+INSERT INTO row_accounting
+SELECT
+    $day,
+    'requests',
+    CASE WHEN _state = 'kept' THEN (CASE WHEN traffic_class = 'user' THEN 'clean' ELSE 'filtered' END) ELSE _state END AS outcome,
+    count(*)
+FROM stage_requests
+GROUP BY outcome;

@@ -1,0 +1,53 @@
+-- Inventory of the logs: rows per (table, file, day) for the partitioned tables, and
+-- the rows that cannot be placed in any partition (no usable time, or a time beyond
+-- $max_ts), which are quarantined here with day NULL. Rows outside [$range_start,
+-- $range_end) are counted as out of range. Nothing else is read from the files here.
+CREATE OR REPLACE TEMP TABLE stage_raw_logs AS
+SELECT 'requests' AS source_table, _file, _day, ts AS _t, _cast_errors, _row, CASE WHEN _day IS NULL OR ts > $max_ts THEN _raw END AS _raw FROM placed_requests
+UNION ALL
+SELECT 'impressions', _file, _day, coalesce(ts, CAST(_day AS TIMESTAMP)), _cast_errors, _row, CASE WHEN _day IS NULL OR ts > $max_ts THEN _raw END FROM placed_impressions
+UNION ALL
+SELECT 'events', _file, _day, ts, _cast_errors, _row, CASE WHEN _day IS NULL OR ts > $max_ts THEN _raw END FROM placed_events
+UNION ALL
+SELECT 'candidates', _file, _day, CAST(_day AS TIMESTAMP), _cast_errors, _row, CASE WHEN _day IS NULL THEN _raw END FROM placed_candidates;
+
+DELETE FROM raw_logs;
+
+INSERT INTO raw_logs
+SELECT
+    source_table,
+    _file AS file,
+    CASE WHEN _day IS NULL OR _t > $max_ts THEN NULL ELSE _day END AS day,
+    count(*) AS rows
+FROM stage_raw_logs
+GROUP BY ALL;
+
+DELETE FROM quarantine WHERE day IS NULL AND source_table IN ('requests', 'impressions', 'events', 'candidates');
+
+INSERT INTO quarantine
+SELECT
+    NULL,
+    source_table,
+    CASE
+        WHEN _t > $max_ts THEN 'ts_in_future'
+        WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
+        WHEN source_table IN ('impressions', 'candidates') THEN 'unknown_request'
+        ELSE 'missing_required:ts'
+    END,
+    _file,
+    _row,
+    _raw
+FROM stage_raw_logs
+WHERE _day IS NULL OR _t > $max_ts;
+
+DELETE FROM row_accounting WHERE day IS NULL AND source_table IN ('requests', 'impressions', 'events', 'candidates');
+
+INSERT INTO row_accounting
+SELECT
+    NULL,
+    source_table,
+    CASE WHEN day IS NULL THEN 'quarantined' ELSE 'out_of_range' END AS outcome,
+    sum(rows)
+FROM raw_logs
+WHERE day IS NULL OR day < $range_start OR day >= $range_end
+GROUP BY ALL;
