@@ -26,6 +26,7 @@ class PipelineConfig(dg.ConfigurableResource):
     conversion_window_days: int = 7
     return_window_days: int = 30
     history_days: int = 28
+    popularity_days: int = 7
     weight_policy: str = "ctr-default"
     ranking_sampler: str = "ranking-default"
     retrieval_sampler: str = "retrieval-default"
@@ -41,6 +42,7 @@ class PipelineConfig(dg.ConfigurableResource):
             conversion_window_days=int(_env("RECSYS_CONVERSION_WINDOW_DAYS", "7")),
             return_window_days=int(_env("RECSYS_RETURN_WINDOW_DAYS", "30")),
             history_days=int(_env("RECSYS_HISTORY_DAYS", "28")),
+            popularity_days=int(_env("RECSYS_POPULARITY_DAYS", "7")),
             weight_policy=_env("RECSYS_WEIGHT_POLICY", "ctr-default"),
             ranking_sampler=_env("RECSYS_RANKING_SAMPLER", "ranking-default"),
             retrieval_sampler=_env("RECSYS_RETRIEVAL_SAMPLER", "retrieval-default"),

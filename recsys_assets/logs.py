@@ -16,6 +16,7 @@ DuckDB through the relation API as values, never as SQL text.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,3 +252,18 @@ def register_sources(con: duckdb.DuckDBPyConnection, inventory: LogsInventory, o
         raw = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in present) + "))::VARCHAR"
         projection = ", ".join(exprs) + f", {cast_errors} AS _cast_errors, _file, _row, {raw} AS _raw"
         rel.project(projection).create_view(view, replace=True)
+
+
+def detect_day_range(root: Path) -> tuple[dt.date, dt.date] | None:
+    """First day and day-after-last of the requests in ``root`` (None when there are none)."""
+    con = duckdb.connect()
+    try:
+        execute(con, "SET TimeZone = 'UTC'")
+        inventory = inspect_logs(con, root, {"requests": discover(root)["requests"]})
+        if inventory.problems or not inventory.tables["requests"].present:
+            return None
+        register_sources(con, inventory, only=["requests"])
+        lo, hi = execute(con, "SELECT min(CAST(ts AS DATE)), max(CAST(ts AS DATE)) FROM src_requests")[0]
+        return (lo, hi + dt.timedelta(days=1)) if lo is not None else None
+    finally:
+        con.close()

@@ -18,6 +18,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from recsys_assets.sql import run_sql
+
 WAREHOUSE_POOL = "duckdb"
 
 
@@ -73,6 +75,7 @@ class WarehouseResource(DuckDBResource):
         conn = connect_with_wait(self.database, config, self.lock_timeout_seconds)
         try:
             conn.execute("SET TimeZone = 'UTC'").fetchall()
+            run_sql(conn, "macros")
             yield conn
         finally:
             conn.close()

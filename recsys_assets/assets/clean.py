@@ -39,38 +39,48 @@ def accounting_metadata(con, table: str, day: object | None) -> dict[str, Any]:
     return meta
 
 
-def _partition_params(context: dg.AssetExecutionContext, pipeline: PipelineConfig) -> dict[str, Any]:
-    return day_bounds(context.partition_key) | {
+def clean_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, Any]:
+    return day_bounds(partition_key) | {
         "skew_tolerance_s": pipeline.skew_tolerance_seconds,
         "bot_max_requests": pipeline.bot_max_requests_per_day,
         "attribution_days": pipeline.attribution_days,
     }
 
 
+def build_clean_partition(con, logs_dir, pipeline: PipelineConfig, table: str, partition_key: str) -> dict[str, Any]:
+    """Rebuild one partition of a clean table from the logs; returns its metadata."""
+    params = clean_params(partition_key, pipeline)
+    ensure_schema(con)
+    register_partition_sources(con, logs_dir, params["day"])
+    write_atomically(con, f"clean/{table}", params)
+    meta = accounting_metadata(con, table, params["day"])
+    for row in query_dicts(con, f"metadata/{table}", {"day": params["day"]}):
+        meta |= {k: v for k, v in row.items() if v is not None}
+    return meta
+
+
+def build_clean_table(con, logs_dir, table: str) -> dict[str, Any]:
+    """Rebuild an unpartitioned clean table (items, users, outages); returns its metadata."""
+    ensure_schema(con)
+    register_table_sources(con, logs_dir, table)
+    write_atomically(con, f"clean/{table}", {})
+    meta = accounting_metadata(con, table, None)
+    for row in query_dicts(con, f"metadata/{table}", {}):
+        meta |= {k: v for k, v in row.items() if v is not None}
+    return meta
+
+
 def _clean_partition(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineConfig, table: str
 ) -> dg.MaterializeResult:
-    settings = load_settings()
-    params = _partition_params(context, pipeline)
     with warehouse.get_connection() as con:
-        ensure_schema(con)
-        register_partition_sources(con, settings.logs_dir, params["day"])
-        write_atomically(con, f"clean/{table}", params)
-        meta = accounting_metadata(con, table, params["day"])
-        for row in query_dicts(con, f"metadata/{table}", {"day": params["day"]}):
-            meta |= {k: v for k, v in row.items() if v is not None}
+        meta = build_clean_partition(con, load_settings().logs_dir, pipeline, table, context.partition_key)
     return dg.MaterializeResult(metadata=meta)
 
 
 def _clean_table(warehouse: WarehouseResource, table: str) -> dg.MaterializeResult:
-    settings = load_settings()
     with warehouse.get_connection() as con:
-        ensure_schema(con)
-        register_table_sources(con, settings.logs_dir, table)
-        write_atomically(con, f"clean/{table}", {})
-        meta = accounting_metadata(con, table, None)
-        for row in query_dicts(con, f"metadata/{table}", {}):
-            meta |= {k: v for k, v in row.items() if v is not None}
+        meta = build_clean_table(con, load_settings().logs_dir, table)
     return dg.MaterializeResult(metadata=meta)
 
 

@@ -96,19 +96,27 @@ def raw_logs(context: dg.AssetExecutionContext, config: LogsConfig, warehouse: W
                             "source": "simulator" if settings.uses_simulator else "user logs"}
     if settings.uses_simulator:
         meta |= ensure_simulated_logs(settings.simulated_logs, simulator_config(config.simulator), config.resimulate, context.log)
+    with warehouse.get_connection() as con:
+        meta |= build_raw_logs(con, settings, context.log)
+    return dg.MaterializeResult(metadata=meta)
+
+
+def build_raw_logs(con, settings, log=None) -> dict[str, Any]:
+    """Check the logs against the contract and rebuild the inventory; returns metadata."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     range_end = settings.end_date or (now.date() + dt.timedelta(days=1))
-    with warehouse.get_connection() as con:
-        ensure_schema(con)
-        inventory = inspect_logs(con, settings.logs_dir)
+    ensure_schema(con)
+    inventory = inspect_logs(con, settings.logs_dir)
+    if log is not None:
         for w in inventory.warnings:
-            context.log.warning(str(w))
-        register_sources(con, inventory)  # raises ContractError listing every problem
-        run_sql(con, "sources/placed")
-        write_atomically(con, "sources/raw_logs", {
-            "max_ts": now + FUTURE_TOLERANCE, "range_start": settings.start_date, "range_end": range_end,
-        })
-        rows = query_dicts(con, "metadata/raw_logs", {"range_start": settings.start_date, "range_end": range_end})
+            log.warning(str(w))
+    register_sources(con, inventory)  # raises ContractError listing every problem
+    run_sql(con, "sources/placed")
+    write_atomically(con, "sources/raw_logs", {
+        "max_ts": now + FUTURE_TOLERANCE, "range_start": settings.start_date, "range_end": range_end,
+    })
+    rows = query_dicts(con, "metadata/raw_logs", {"range_start": settings.start_date, "range_end": range_end})
+    meta: dict[str, Any] = {}
     by_table = {r["source_table"]: r for r in rows}
     for table, tf in inventory.tables.items():
         meta[f"files/{table}"] = len(tf.files)
@@ -119,4 +127,4 @@ def raw_logs(context: dg.AssetExecutionContext, config: LogsConfig, warehouse: W
         meta[f"unplaceable/{table}"] = int(r.get("unplaceable") or 0)
     meta["days_with_rows"] = int(max((r.get("days") or 0) for r in rows) if rows else 0)
     meta["contract_warnings"] = len(inventory.warnings)
-    return dg.MaterializeResult(metadata=meta)
+    return meta

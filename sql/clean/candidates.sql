@@ -3,7 +3,7 @@
 CREATE OR REPLACE TEMP TABLE stage_candidates AS
 WITH checked AS (
     SELECT
-        c.*,
+        c.* EXCLUDE (_raw),
         q.traffic AS request_traffic,
         CASE
             WHEN c._cast_errors IS NOT NULL THEN 'unparseable:' || c._cast_errors
@@ -25,7 +25,7 @@ deduped AS (
     WINDOW w AS (PARTITION BY request_id, item_id, _reason IS NULL ORDER BY _file, _row)
 )
 SELECT
-    * EXCLUDE (_raw),
+    *,
     CASE
         WHEN _reason IS NOT NULL THEN _reason
         WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:candidate'
@@ -40,7 +40,6 @@ SELECT
         SELECT 1 FROM impressions i
         WHERE i.request_id = d.request_id AND i.item_id = d.item_id AND i.day BETWEEN $day AND $day + 1
     ) AS shown,
-    CASE WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN _raw END AS _raw
 FROM deduped d;
 
 DELETE FROM candidates WHERE day = $day;
@@ -53,9 +52,10 @@ WHERE _state IN ('clean', 'filtered');
 DELETE FROM quarantine WHERE day = $day AND source_table = 'candidates';
 
 INSERT INTO quarantine
-SELECT $day, 'candidates', reason, _file, _row, _raw
-FROM stage_candidates
-WHERE _state = 'quarantined';
+SELECT $day, 'candidates', s.reason, s._file, s._row, r._raw
+FROM stage_candidates s
+JOIN src_candidates r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day = $day AND source_table = 'candidates';
 

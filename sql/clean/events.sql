@@ -8,7 +8,7 @@
 CREATE OR REPLACE TEMP TABLE stage_events AS
 WITH checked AS (
     SELECT
-        *,
+        * EXCLUDE (_raw),
         CASE
             WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
             WHEN event_id IS NULL THEN 'missing_required:event_id'
@@ -46,7 +46,7 @@ staged AS (
     FROM attributed
 )
 SELECT
-    * EXCLUDE (_raw),
+    *,
     CASE
         WHEN reason IS NOT NULL THEN 'quarantined'
         WHEN _copy > 1 THEN 'duplicate'
@@ -54,7 +54,6 @@ SELECT
         ELSE 'filtered'
     END AS _state,
     greatest(ts, coalesce(request_ts, ts)) AS ts_corrected,
-    CASE WHEN reason IS NOT NULL THEN _raw END AS _raw
 FROM staged;
 
 DELETE FROM events WHERE day = $day;
@@ -68,9 +67,10 @@ WHERE _state IN ('clean', 'filtered');
 DELETE FROM quarantine WHERE day = $day AND source_table = 'events';
 
 INSERT INTO quarantine
-SELECT $day, 'events', reason, _file, _row, _raw
-FROM stage_events
-WHERE _state = 'quarantined';
+SELECT $day, 'events', s.reason, s._file, s._row, r._raw
+FROM stage_events s
+JOIN src_events r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day = $day AND source_table = 'events';
 

@@ -4,9 +4,12 @@
 -- are duplicates, a re-used event_id with other content is a conflict), then slate rules
 -- (one item per position, one position per item: the earliest / highest row wins).
 CREATE OR REPLACE TEMP TABLE stage_impressions AS
-WITH checked AS (
+WITH day_rows AS (
+    SELECT request_id, event_id FROM placed_impressions WHERE _day = $day
+),
+checked AS (
     SELECT
-        i.*,
+        i.* EXCLUDE (_raw),
         coalesce(i.event_id, i.request_id || '|' || i.item_id || '|' || CAST(i.position AS VARCHAR)) AS _event_id,
         q.ts AS request_ts,
         q.traffic AS request_traffic,
@@ -26,6 +29,10 @@ WITH checked AS (
     FROM placed_impressions i
     LEFT JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - 2 AND $day + 2
     WHERE i._day BETWEEN $day - 1 AND $day + 1
+      -- context rows matter only when they share a request or an event_id with the day's rows
+      AND (i._day = $day
+           OR i.request_id IN (SELECT request_id FROM day_rows)
+           OR i.event_id IN (SELECT event_id FROM day_rows WHERE event_id IS NOT NULL))
 ),
 deduped AS (
     SELECT
@@ -53,7 +60,7 @@ slate AS (
     FROM staged
 )
 SELECT
-    * EXCLUDE (_raw),
+    *,
     CASE
         WHEN _reason2 IS NOT NULL THEN _reason2
         WHEN _survives AND _pos_copy > 1 THEN 'position_conflict'
@@ -66,7 +73,6 @@ SELECT
         WHEN request_traffic = 'user' THEN 'clean'
         ELSE 'filtered'
     END AS _state,
-    CASE WHEN _reason2 IS NOT NULL OR (_survives AND (_pos_copy > 1 OR _item_copy > 1)) THEN _raw END AS _raw
 FROM slate
 WHERE _day = $day;
 
@@ -81,9 +87,10 @@ WHERE _state IN ('clean', 'filtered');
 DELETE FROM quarantine WHERE day = $day AND source_table = 'impressions';
 
 INSERT INTO quarantine
-SELECT $day, 'impressions', reason, _file, _row, _raw
-FROM stage_impressions
-WHERE _state = 'quarantined';
+SELECT $day, 'impressions', s.reason, s._file, s._row, r._raw
+FROM stage_impressions s
+JOIN src_impressions r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day = $day AND source_table = 'impressions';
 

@@ -7,7 +7,7 @@
 CREATE OR REPLACE TEMP TABLE stage_items AS
 WITH checked AS (
     SELECT
-        *,
+        * EXCLUDE (_raw),
         coalesce(recorded_at, valid_from) AS _recorded_at,
         CASE
             WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
@@ -37,7 +37,7 @@ ranked AS (
     )
 )
 SELECT
-    * EXCLUDE (_raw),
+    *,
     CASE
         WHEN _reason IS NOT NULL THEN _reason
         WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_item_version'
@@ -47,7 +47,6 @@ SELECT
         WHEN _copy > 1 THEN 'duplicate'
         ELSE 'clean'
     END AS _state,
-    CASE WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN _raw END AS _raw
 FROM ranked;
 
 DELETE FROM items;
@@ -61,7 +60,10 @@ WHERE _state = 'clean';
 DELETE FROM quarantine WHERE day IS NULL AND source_table = 'items';
 
 INSERT INTO quarantine
-SELECT NULL, 'items', reason, _file, _row, _raw FROM stage_items WHERE _state = 'quarantined';
+SELECT NULL, 'items', s.reason, s._file, s._row, r._raw
+FROM stage_items s
+JOIN src_items r ON r._file = s._file AND r._row = s._row
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'items';
 

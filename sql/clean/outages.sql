@@ -2,7 +2,7 @@
 CREATE OR REPLACE TEMP TABLE stage_outages AS
 WITH checked AS (
     SELECT
-        *,
+        * EXCLUDE (_raw),
         CASE
             WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
             WHEN start_ts IS NULL THEN 'missing_required:start_ts'
@@ -13,9 +13,8 @@ WITH checked AS (
     FROM src_outages
 )
 SELECT
-    * EXCLUDE (_raw),
+    *,
     CASE WHEN reason IS NOT NULL THEN 'quarantined' WHEN _copy > 1 THEN 'duplicate' ELSE 'clean' END AS _state,
-    CASE WHEN reason IS NOT NULL THEN _raw END AS _raw
 FROM checked;
 
 DELETE FROM outages;
@@ -26,7 +25,10 @@ SELECT start_ts, end_ts, surface, event_types FROM stage_outages WHERE _state = 
 DELETE FROM quarantine WHERE day IS NULL AND source_table = 'outages';
 
 INSERT INTO quarantine
-SELECT NULL, 'outages', reason, _file, _row, _raw FROM stage_outages WHERE _state = 'quarantined';
+SELECT NULL, 'outages', s.reason, s._file, s._row, r._raw
+FROM stage_outages s
+JOIN src_outages r ON r._file = s._file AND r._row = s._row
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'outages';
 

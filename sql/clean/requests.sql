@@ -7,7 +7,7 @@
 CREATE OR REPLACE TEMP TABLE stage_requests AS
 WITH checked AS (
     SELECT
-        *,
+        * EXCLUDE (_raw),
         CASE
             WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
             WHEN request_id IS NULL THEN 'missing_required:request_id'
@@ -48,8 +48,7 @@ kept AS (
     FROM outcomes
 )
 SELECT
-    k.* EXCLUDE (_raw),
-    CASE WHEN k._state = 'quarantined' THEN k._raw END AS _raw,  -- JSON built only for rejected rows
+    k.*,
     CASE
         WHEN coalesce(k.traffic, 'user') = 'user' AND k.user_id IS NOT NULL AND k._user_requests > $bot_max_requests
             THEN 'bot'
@@ -79,9 +78,10 @@ WHERE _state = 'kept';
 DELETE FROM quarantine WHERE day = $day AND source_table = 'requests';
 
 INSERT INTO quarantine
-SELECT $day, 'requests', reason, _file, _row, _raw
-FROM stage_requests
-WHERE _state = 'quarantined';
+SELECT $day, 'requests', s.reason, s._file, s._row, r._raw
+FROM stage_requests s
+JOIN src_requests r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day = $day AND source_table = 'requests';
 

@@ -3,7 +3,7 @@
 CREATE OR REPLACE TEMP TABLE stage_users AS
 WITH checked AS (
     SELECT
-        *,
+        * EXCLUDE (_raw),
         CASE
             WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
             WHEN user_id IS NULL THEN 'missing_required:user_id'
@@ -17,7 +17,7 @@ ranked AS (
     WINDOW w AS (PARTITION BY user_id, _reason IS NULL ORDER BY created_at NULLS LAST, _file, _row)
 )
 SELECT
-    * EXCLUDE (_raw),
+    *,
     CASE
         WHEN _reason IS NOT NULL THEN _reason
         WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:user_id'
@@ -27,7 +27,6 @@ SELECT
         WHEN _copy > 1 THEN 'duplicate'
         ELSE 'clean'
     END AS _state,
-    CASE WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN _raw END AS _raw
 FROM ranked;
 
 DELETE FROM users;
@@ -39,7 +38,10 @@ FROM stage_users WHERE _state = 'clean';
 DELETE FROM quarantine WHERE day IS NULL AND source_table = 'users';
 
 INSERT INTO quarantine
-SELECT NULL, 'users', reason, _file, _row, _raw FROM stage_users WHERE _state = 'quarantined';
+SELECT NULL, 'users', s.reason, s._file, s._row, r._raw
+FROM stage_users s
+JOIN src_users r ON r._file = s._file AND r._row = s._row
+WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'users';
 

@@ -1,0 +1,76 @@
+"""Snapshots layer: point-in-time item state and each impression's context as of its request.
+
+``item_state`` turns item versions into bitemporal SCD intervals; ``impression_context``
+joins every user-traffic impression with the item state and with user, item and query
+history computed only from events that happened and were recorded before the request.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from recsys_assets.config import PipelineConfig
+from recsys_assets.partitions import daily_partitions, day_bounds, window
+from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.sql import query_dicts
+from recsys_assets.warehouse import ensure_schema, sql_code_version, write_atomically
+
+from .clean import events, impressions, items, requests, users
+
+DAILY = daily_partitions()
+_PIPELINE = PipelineConfig.from_env()
+
+
+def _rows_meta(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for row in rows:
+        meta |= {k: v for k, v in row.items() if v is not None}
+    return meta
+
+
+@dg.asset(
+    group_name="snapshots", pool=WAREHOUSE_POOL, deps=[items], kinds={"duckdb"},
+    code_version=sql_code_version("snapshots/item_state", "metadata/item_state", tables=["item_state"]),
+    description="Item state as bitemporal SCD intervals [valid_from, valid_to): what was known about each item when.",
+)
+def item_state(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        ensure_schema(con)
+        write_atomically(con, "snapshots/item_state", {})
+        meta = _rows_meta(query_dicts(con, "metadata/item_state"))
+    meta["dagster/row_count"] = meta.get("intervals", 0)
+    return dg.MaterializeResult(metadata=meta)
+
+
+def context_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, Any]:
+    return day_bounds(partition_key) | {
+        "history_days": pipeline.history_days,
+        "popularity_days": pipeline.popularity_days,
+    }
+
+
+def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) -> dict[str, Any]:
+    params = context_params(partition_key, pipeline)
+    ensure_schema(con)
+    write_atomically(con, "snapshots/impression_context", params)
+    return _rows_meta(query_dicts(con, "metadata/impression_context", {"day": params["day"]}))
+
+
+@dg.asset(
+    group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
+    code_version=sql_code_version("snapshots/impression_context", "metadata/impression_context",
+                                  tables=["impression_context"]),
+    deps=[
+        item_state, users,
+        dg.AssetDep(requests, partition_mapping=window(-_PIPELINE.popularity_days - 1, 1)),
+        dg.AssetDep(impressions, partition_mapping=window(-_PIPELINE.popularity_days - 1, 0)),
+        dg.AssetDep(events, partition_mapping=window(-_PIPELINE.history_days - 1, 0)),
+    ],
+    description="Each user-traffic impression with item state and user/item/query history as of its request time.",
+)
+def impression_context(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                       pipeline: PipelineConfig) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        meta = build_impression_context(con, pipeline, context.partition_key)
+    meta["dagster/row_count"] = meta.get("impressions", 0)
+    return dg.MaterializeResult(metadata=meta)

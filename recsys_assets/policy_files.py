@@ -1,0 +1,39 @@
+"""Where policy files live: the packaged defaults and the user's folder (RECSYS_POLICY_DIR).
+
+Both hold ``weights/*.yaml`` and ``samplers/*.yaml``. A user file with the same policy
+name as a packaged one replaces it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
+from recsys_assets.weight_policy import PolicyError, WeightPolicy, parse_weight_policy
+
+
+def policy_dirs(kind: str) -> list[Path]:
+    dirs = [PACKAGED_POLICY_DIR / kind]
+    user = load_settings().policy_dir
+    if user is not None:
+        dirs.append(user / kind)
+    return [d for d in dirs if d.is_dir()]
+
+
+def policy_files(kind: str) -> list[Path]:
+    return [p for d in policy_dirs(kind) for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))]
+
+
+def weight_policies() -> dict[str, WeightPolicy]:
+    found: dict[str, WeightPolicy] = {}
+    for path in policy_files("weights"):
+        policy = parse_weight_policy(path)
+        found[policy.name] = policy
+    return found
+
+
+def weight_policy(name: str) -> WeightPolicy:
+    policies = weight_policies()
+    if name not in policies:
+        raise PolicyError(f"no weight policy named {name!r}; available: {sorted(policies)}")
+    return policies[name]

@@ -1,0 +1,227 @@
+-- Each user-traffic impression of $day with the item's state and the user's, item's and
+-- query's history as of the request time T.
+-- Item state: the item_state interval containing T (equality + range join, no ASOF).
+-- History: an event (click, purchase) or a past impression counts for T only if it both
+-- happened and was recorded strictly before T: its availability time
+-- avail = greatest(ts, recorded_at) < T. Windows are on avail: [T - $history_days, T) for
+-- user and query history, [T - $popularity_days, T) for repeated exposure, and for item
+-- popularity the $popularity_days whole days before T's day plus T's day up to T. Each family
+-- of counts is one window pass over a timeline holding the history rows and one probe
+-- row per request (or per impression) at T; frames end 1 microsecond before T, so rows at
+-- T itself (the request's own slate, a click logged at T) are never counted.
+CREATE OR REPLACE TEMP TABLE ctx_base AS
+SELECT
+    i.day, i.request_id, i.item_id, i.position, i.visible_ms, i.propensity, i.source,
+    q.ts AS request_ts, q.user_id, q.session_id, q.surface, lower(trim(q.query)) AS query_key, q.query, q.device,
+    coalesce(q.region, u.region) AS region, u.segment, q.policy, q.is_exploration,
+    coalesce(u.age_verified, false) AS age_verified,
+    s.category, s.subcategory, s.brand, s.price, s.dedup_group, s.first_seen, s.valid_from AS item_state_from,
+    s.item_id IS NOT NULL AS known_item, s.status, s.in_stock, s.regions, s.age_restricted
+FROM impressions i
+JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - 1 AND $day + 1
+LEFT JOIN users u ON u.user_id = q.user_id
+LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
+WHERE i.day = $day AND i.traffic = 'user';
+
+CREATE OR REPLACE TEMP TABLE ctx_events AS
+SELECT
+    e.user_id, e.item_id, e.type, greatest(e.ts, e.recorded_at) AS avail, s.category, lower(trim(q.query)) AS query_key
+FROM events e
+LEFT JOIN item_state s ON s.item_id = e.item_id AND s.valid_from <= e.ts AND e.ts < s.valid_to
+LEFT JOIN requests q ON q.request_id = e.request_id AND q.day = CAST(e.request_ts AS DATE)
+WHERE e.day BETWEEN $day - $history_days - 1 AND $day
+  AND coalesce(e.traffic, 'user') = 'user'
+  AND e.type IN ('click', 'purchase')
+  AND greatest(e.ts, e.recorded_at) < $end;
+
+CREATE OR REPLACE TEMP TABLE ctx_exposures AS
+SELECT i.item_id, q.user_id, q.ts AS avail
+FROM impressions i
+JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - $popularity_days - 1 AND $day + 1
+WHERE i.day BETWEEN $day - $popularity_days - 1 AND $day AND i.traffic = 'user' AND q.ts < $end;
+
+-- user: clicks, purchases, last click (probe per request)
+CREATE OR REPLACE TEMP TABLE ctx_user AS
+WITH tl AS (
+    SELECT user_id, avail AS t, type, NULL AS request_id FROM ctx_events WHERE user_id IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT user_id, request_ts, 'probe', request_id FROM ctx_base WHERE user_id IS NOT NULL
+),
+w AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE type = 'click') OVER hist AS u_clicks,
+        count(*) FILTER (WHERE type = 'purchase') OVER hist AS u_purchases,
+        max(t) FILTER (WHERE type = 'click') OVER hist AS u_last_click,
+        max(t) FILTER (WHERE type <> 'probe') OVER hist AS max_used
+    FROM tl
+    WINDOW hist AS (PARTITION BY user_id ORDER BY t
+                    RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+)
+SELECT request_id, u_clicks, u_purchases, u_last_click, max_used FROM w WHERE type = 'probe';
+
+-- user x category (probe per request and category on the slate)
+CREATE OR REPLACE TEMP TABLE ctx_user_category AS
+WITH tl AS (
+    SELECT user_id, category, avail AS t, type, NULL AS request_id FROM ctx_events
+    WHERE user_id IS NOT NULL AND category IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT user_id, category, request_ts, 'probe', request_id FROM ctx_base
+    WHERE user_id IS NOT NULL AND category IS NOT NULL
+),
+w AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE type = 'click') OVER hist AS uc_clicks,
+        count(*) FILTER (WHERE type = 'purchase') OVER hist AS uc_purchases
+    FROM tl
+    WINDOW hist AS (PARTITION BY user_id, category ORDER BY t
+                    RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+)
+SELECT request_id, category, uc_clicks, uc_purchases FROM w WHERE type = 'probe';
+
+-- user x item: past clicks and past exposures of this item to this user (probe per impression)
+CREATE OR REPLACE TEMP TABLE ctx_user_item AS
+WITH tl AS (
+    SELECT user_id, item_id, avail AS t, type, NULL AS request_id FROM ctx_events
+    WHERE user_id IS NOT NULL AND type = 'click'
+    UNION ALL
+    SELECT user_id, item_id, avail, 'exposure', NULL FROM ctx_exposures WHERE user_id IS NOT NULL
+    UNION ALL
+    SELECT user_id, item_id, request_ts, 'probe', request_id FROM ctx_base WHERE user_id IS NOT NULL
+),
+w AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE type = 'click') OVER hist AS ui_clicks,
+        count(*) FILTER (WHERE type = 'exposure') OVER recent AS ui_prior_impressions
+    FROM tl
+    WINDOW
+        hist AS (PARTITION BY user_id, item_id ORDER BY t
+                 RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
+        recent AS (PARTITION BY user_id, item_id ORDER BY t
+                   RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+)
+SELECT request_id, item_id, ui_clicks, ui_prior_impressions FROM w WHERE type = 'probe';
+
+-- item popularity: impressions, clicks, purchases over the $popularity_days days before the
+-- request's day plus the same day up to T (probe per impression). Whole days are one
+-- aggregate; the same day is a running count in which probes sort before rows at the
+-- same instant, so nothing at T is counted.
+CREATE OR REPLACE TEMP TABLE ctx_item AS
+WITH history AS (
+    SELECT item_id, 'exposure' AS type, avail FROM ctx_exposures
+    UNION ALL
+    SELECT item_id, type, avail FROM ctx_events
+),
+prior_days AS (
+    SELECT
+        item_id,
+        count(*) FILTER (WHERE type = 'exposure') AS impressions,
+        count(*) FILTER (WHERE type = 'click') AS clicks,
+        count(*) FILTER (WHERE type = 'purchase') AS purchases,
+        max(avail) AS max_used
+    FROM history
+    WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $start
+    GROUP BY item_id
+),
+today AS (
+    SELECT item_id, avail AS t, 1 AS ord, type, NULL AS request_id FROM history WHERE avail >= $start
+    UNION ALL
+    SELECT item_id, request_ts, 0, 'probe', request_id FROM ctx_base
+),
+running AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE type = 'exposure') OVER w AS impressions,
+        count(*) FILTER (WHERE type = 'click') OVER w AS clicks,
+        count(*) FILTER (WHERE type = 'purchase') OVER w AS purchases,
+        max(t) FILTER (WHERE type <> 'probe') OVER w AS max_used
+    FROM today
+    WINDOW w AS (PARTITION BY item_id ORDER BY t, ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+SELECT
+    r.request_id, r.item_id,
+    r.impressions + coalesce(p.impressions, 0) AS i_impressions,
+    r.clicks + coalesce(p.clicks, 0) AS i_clicks,
+    r.purchases + coalesce(p.purchases, 0) AS i_purchases,
+    greatest(r.max_used, p.max_used) AS max_used
+FROM running r
+LEFT JOIN prior_days p USING (item_id)
+WHERE r.type = 'probe';
+
+-- query: clicks after this query, in total and by category of the clicked item (probe per request and category)
+CREATE OR REPLACE TEMP TABLE ctx_query_category AS
+WITH tl AS (
+    SELECT query_key, category, avail AS t, type, NULL AS request_id FROM ctx_events
+    WHERE query_key IS NOT NULL AND type = 'click'
+    UNION ALL
+    SELECT DISTINCT query_key, category, request_ts, 'probe', request_id FROM ctx_base WHERE query_key IS NOT NULL
+),
+w AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE type = 'click') OVER by_query AS q_clicks,
+        count(*) FILTER (WHERE type = 'click') OVER by_query_category AS qc_clicks,
+        max(t) FILTER (WHERE type <> 'probe') OVER by_query AS max_used
+    FROM tl
+    WINDOW
+        by_query AS (PARTITION BY query_key ORDER BY t
+                     RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
+        by_query_category AS (PARTITION BY query_key, category ORDER BY t
+                              RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+)
+SELECT request_id, category, q_clicks, qc_clicks, max_used FROM w WHERE type = 'probe';
+
+-- query x item: clicks on this item after this query (probe per impression)
+CREATE OR REPLACE TEMP TABLE ctx_query_item AS
+WITH tl AS (
+    SELECT query_key, item_id, avail AS t, type, NULL AS request_id FROM ctx_events
+    WHERE query_key IS NOT NULL AND type = 'click'
+    UNION ALL
+    SELECT query_key, item_id, request_ts, 'probe', request_id FROM ctx_base WHERE query_key IS NOT NULL
+),
+w AS (
+    SELECT
+        *,
+        count(*) FILTER (WHERE type = 'click') OVER (
+            PARTITION BY query_key, item_id ORDER BY t
+            RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING
+        ) AS qi_clicks
+    FROM tl
+)
+SELECT request_id, item_id, qi_clicks FROM w WHERE type = 'probe';
+
+DELETE FROM impression_context WHERE day = $day;
+
+INSERT INTO impression_context
+SELECT
+    b.day, b.request_id, b.item_id, b.position, b.request_ts, b.user_id, b.session_id, coalesce(b.surface, 'search'),
+    b.query, b.device, b.region, b.segment, b.policy, b.is_exploration, b.propensity, b.visible_ms, b.source,
+    b.category, b.subcategory, b.brand, b.price, b.dedup_group,
+    epoch(b.request_ts - b.first_seen) / 86400.0,
+    CASE
+        WHEN NOT b.known_item THEN 'item_unknown'
+        WHEN b.status = 'banned' THEN 'item_banned'
+        WHEN b.status = 'deleted' THEN 'item_deleted'
+        WHEN NOT b.in_stock THEN 'item_out_of_stock'
+        WHEN b.regions IS NOT NULL
+             AND (b.region IS NULL OR NOT csv_contains(b.regions, b.region))
+            THEN 'item_ineligible_region'
+        WHEN b.age_restricted AND NOT b.age_verified THEN 'item_ineligible_age'
+    END,
+    b.item_state_from,
+    coalesce(u.u_clicks, 0), coalesce(u.u_purchases, 0),
+    epoch(b.request_ts - u.u_last_click) / 3600.0,
+    coalesce(uc.uc_clicks, 0), coalesce(uc.uc_purchases, 0),
+    coalesce(ui.ui_clicks, 0), coalesce(ui.ui_prior_impressions, 0),
+    coalesce(it.i_impressions, 0), coalesce(it.i_clicks, 0), coalesce(it.i_purchases, 0),
+    coalesce(qc.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qi.qi_clicks, 0),
+    greatest(u.max_used, it.max_used, qc.max_used)
+FROM ctx_base b
+LEFT JOIN ctx_user u ON u.request_id = b.request_id
+LEFT JOIN ctx_user_category uc ON uc.request_id = b.request_id AND uc.category = b.category
+LEFT JOIN ctx_user_item ui ON ui.request_id = b.request_id AND ui.item_id = b.item_id
+LEFT JOIN ctx_item it ON it.request_id = b.request_id AND it.item_id = b.item_id
+LEFT JOIN ctx_query_category qc ON qc.request_id = b.request_id AND qc.category IS NOT DISTINCT FROM b.category
+LEFT JOIN ctx_query_item qi ON qi.request_id = b.request_id AND qi.item_id = b.item_id;
