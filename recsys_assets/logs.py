@@ -142,6 +142,8 @@ def _check_file(con: duckdb.DuckDBPyConnection, tf: TableFiles, path: Path, warn
                 problems.append(Problem(table.name, str(path), col.name, "required column is missing"))
             continue
         physical = schema[col.name]
+        if physical.strip('"') == "NULL":  # a column with no values at all (e.g. all nulls from Arrow)
+            continue
         if physical.split("(")[0] not in ACCEPTED_PHYSICAL[col.type]:
             accepted = ", ".join(sorted(ACCEPTED_PHYSICAL[col.type]))
             problems.append(
@@ -184,6 +186,8 @@ def _cast_expr(column: str, logical: str, physical: str | None) -> tuple[str, bo
         return f"CAST(NULL AS {target})", False
     if physical == target:
         return quoted, False
+    if physical.strip('"') == "NULL":
+        return f"CAST({quoted} AS {target})", False
     if logical == "timestamp":
         if physical == "VARCHAR":
             return f"TRY_CAST(TRY_CAST({quoted} AS TIMESTAMPTZ) AS TIMESTAMP)", True
@@ -234,11 +238,11 @@ def register_sources(con: duckdb.DuckDBPyConnection, inventory: LogsInventory, o
         view = f"src_{name}"
         if not tf.present:
             cols = ", ".join(f'CAST(NULL AS {DUCKDB_TYPE[c.type]}) AS "{c.name}"' for c in table.columns)
-            execute(
-                con,
-                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {cols}, CAST(NULL AS VARCHAR) AS _cast_errors, "
-                "CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _row, CAST(NULL AS VARCHAR) AS _raw WHERE false",
+            empty = con.sql(
+                f"SELECT {cols}, CAST(NULL AS VARCHAR) AS _cast_errors, CAST(NULL AS VARCHAR) AS _file, "
+                "CAST(NULL AS BIGINT) AS _row, CAST(NULL AS VARCHAR) AS _raw WHERE false"
             )
+            con.register(view, empty)
             continue
         rel, physical = _raw_relation(con, tf)
         present = [c.name for c in table.columns if c.name in physical]
@@ -251,7 +255,7 @@ def register_sources(con: duckdb.DuckDBPyConnection, inventory: LogsInventory, o
         cast_errors = f"NULLIF(concat_ws(',', {', '.join(checks)}), '')" if checks else "CAST(NULL AS VARCHAR)"
         raw = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in present) + "))::VARCHAR"
         projection = ", ".join(exprs) + f", {cast_errors} AS _cast_errors, _file, _row, {raw} AS _raw"
-        rel.project(projection).create_view(view, replace=True)
+        con.register(view, rel.project(projection))  # a connection-scoped view; nothing is stored in the warehouse
 
 
 def detect_day_range(root: Path) -> tuple[dt.date, dt.date] | None:

@@ -1,14 +1,15 @@
 -- Point-in-time item state as SCD intervals [valid_from, valid_to), bitemporal.
 -- A version (business valid_from vf, recorded_at ra) can only be used once both have
 -- passed: it becomes known at effective = greatest(vf, ra). At a time T the item's state
--- is the known version (effective <= T) with the latest (vf, ra). Walking versions in
--- order of `effective`, a version therefore takes over only if its (vf, ra) exceeds that
--- of every version known before it; a back-dated correction recorded after a later
--- version never takes over. Interval ends are the next takeover (lead), so a lookup is
--- an equality + range join: item_id = ? AND valid_from <= T AND T < valid_to.
--- Ties: (item_id, vf, ra) is unique after cleaning (see sql/clean/items.sql); versions
--- with the same `effective` are ordered by (vf, ra), so the later one wins and the
--- earlier one's interval is empty and dropped.
+-- is, among the versions known by T (effective <= T), the one with the latest (vf, ra);
+-- a back-dated correction recorded after a later version therefore never takes over.
+-- Each version opens an interval at its `effective` that lasts until the next version
+-- becomes known (lead); the interval carries the state then in force: the arg-max of
+-- (vf, ra) over the versions known so far, and first_seen, the earliest vf known so far.
+-- A lookup is an equality + range join: item_id = x AND valid_from <= T AND T < valid_to.
+-- Ties: (item_id, vf, ra) is unique after cleaning (sql/clean/items.sql); versions that
+-- become known at the same instant are walked in (vf, ra) order, so only the last one's
+-- interval is non-empty and the state is their arg-max.
 DELETE FROM item_state;
 
 INSERT INTO item_state
@@ -18,28 +19,21 @@ WITH versions AS (
 ),
 walked AS (
     SELECT
-        *,
-        max((valid_from, recorded_at)) OVER (
-            PARTITION BY item_id ORDER BY effective, valid_from, recorded_at
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS known_before,
-        min(valid_from) OVER (
-            PARTITION BY item_id ORDER BY effective, valid_from, recorded_at
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS first_seen
+        item_id,
+        effective,
+        lead(effective, 1, TIMESTAMP '9999-12-31') OVER w AS next_effective,
+        arg_max(
+            {'vf': valid_from, 'ra': recorded_at, 'category': category, 'subcategory': subcategory, 'brand': brand,
+             'price': price, 'in_stock': in_stock, 'status': status, 'regions': regions,
+             'age_restricted': age_restricted, 'dedup_group': dedup_group},
+            (valid_from, recorded_at)
+        ) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS s,
+        min(valid_from) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_seen
     FROM versions
-),
-takeovers AS (
-    SELECT
-        *,
-        lead(effective, 1, TIMESTAMP '9999-12-31') OVER (
-            PARTITION BY item_id ORDER BY effective, valid_from, recorded_at
-        ) AS next_effective
-    FROM walked
-    WHERE known_before IS NULL OR (valid_from, recorded_at) > known_before
+    WINDOW w AS (PARTITION BY item_id ORDER BY effective, valid_from, recorded_at)
 )
 SELECT
-    item_id, effective, next_effective, valid_from, recorded_at, first_seen,
-    category, subcategory, brand, price, in_stock, status, regions, age_restricted, dedup_group
-FROM takeovers
+    item_id, effective, next_effective, s.vf, s.ra, first_seen,
+    s.category, s.subcategory, s.brand, s.price, s.in_stock, s.status, s.regions, s.age_restricted, s.dedup_group
+FROM walked
 WHERE next_effective > effective;
