@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
+from recsys_assets.sampler_policy import SamplerPolicy, parse_sampler_policy
 from recsys_assets.weight_policy import PolicyError, WeightPolicy, parse_weight_policy
 
 
@@ -37,3 +38,21 @@ def weight_policy(name: str) -> WeightPolicy:
     if name not in policies:
         raise PolicyError(f"no weight policy named {name!r}; available: {sorted(policies)}")
     return policies[name]
+
+
+def sampler_policies() -> dict[str, SamplerPolicy]:
+    found: dict[str, SamplerPolicy] = {}
+    for path in policy_files("samplers"):
+        policy = parse_sampler_policy(path)
+        found[policy.name] = policy
+    return found
+
+
+def sampler_policy(name: str, kind: str | None = None) -> SamplerPolicy:
+    policies = sampler_policies()
+    if name not in policies:
+        raise PolicyError(f"no sampler policy named {name!r}; available: {sorted(policies)}")
+    policy = policies[name]
+    if kind is not None and policy.kind != kind:
+        raise PolicyError(f"sampler policy {name!r} is a {policy.kind} policy, not {kind}")
+    return policy

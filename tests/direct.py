@@ -54,3 +54,15 @@ def rows(con, query: str, params: list | None = None) -> list[dict]:
     cur = con.execute(query, params or [])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def build_negatives_and_metrics(con, logs: Path, days: list[dt.date], pipeline: PipelineConfig | None = None,
+                                ranking: str | None = None, retrieval: str | None = None) -> None:
+    from recsys_assets.assets.metrics import build_sampler_metrics
+    from recsys_assets.assets.negatives import build_ranking_negatives, build_retrieval_negatives
+
+    pipeline = pipeline or PipelineConfig()
+    for day in days:
+        build_ranking_negatives(con, pipeline, day.isoformat(), ranking)
+        build_retrieval_negatives(con, pipeline, day.isoformat(), retrieval)
+        build_sampler_metrics(con, logs, pipeline, day.isoformat())

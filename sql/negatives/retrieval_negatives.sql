@@ -1,0 +1,180 @@
+-- Sampled negatives for every click of $day (retrieval training). For each positive and
+-- each source s of the policy, $oversample x n_s seeded draws are made from the source's
+-- proposal, filtered, and the first n_s survivors are kept. A draw's uniform number is a
+-- hash of (seed, request, positive item, source, draw index): deterministic, set-based.
+-- Proposals (sampling_prob is the item's probability under its proposal):
+--   uniform          every item in stock and active at some time of the day, uniformly
+--   popularity       the same items, with probability proportional to (clicks + 1)^$alpha,
+--                    clicks counted over the $popularity_days days before the day
+--   same_category    the day's items of the positive's category (as of the day's start), uniformly
+--   exposed_no_click the request's shown, non-clicked items (ctr_labels), uniformly
+--   hard             the request's $hard_top_k best-ranked candidates not clicked (by
+--                    retrieval_rank; the shown slate's top positions when no candidates are logged)
+-- Filters, each optional and counted, in this order, checked on the item's state at the
+-- request time T (item_state interval containing T; the positive itself and an item not
+-- known at T are never kept): is_the_positive, not_known_at_request_time, not_policy_blocked (banned/deleted), eligible_at_request_time
+--   (in stock), visible_to_user (region, age), not_known_positive, not_same_dedup_group,
+--   category_changed (same_category only), duplicate_draw (one row per item and positive).
+CREATE OR REPLACE TEMP TABLE rn_sources AS
+SELECT unnest($src_names) AS source, unnest($src_counts) AS wanted, unnest($src_weights) AS weight;
+
+CREATE OR REPLACE TEMP TABLE rn_pos AS
+SELECT l.request_id, l.item_id AS positive_item_id, l.user_id, l.request_ts,
+       c.category AS positive_category, c.dedup_group AS positive_dedup_group, c.region,
+       coalesce(u.age_verified, false) AS age_verified
+FROM ctr_labels l
+JOIN impression_context c ON c.day = l.day AND c.request_id = l.request_id AND c.item_id = l.item_id
+LEFT JOIN users u ON u.user_id = l.user_id
+WHERE l.day = $day AND l.label = 1;
+
+CREATE OR REPLACE TEMP TABLE rn_catalog AS
+WITH day_states AS (
+    SELECT item_id, arg_min(category, valid_from) AS category
+    FROM item_state
+    WHERE valid_from < $end AND valid_to > $start AND in_stock AND status = 'active'
+    GROUP BY item_id
+),
+clicks AS (
+    SELECT item_id, count(*) AS clicks
+    FROM events
+    WHERE type = 'click' AND coalesce(traffic, 'user') = 'user'
+      AND day BETWEEN $day - $popularity_days AND $day - 1
+    GROUP BY item_id
+)
+SELECT
+    d.item_id, d.category, coalesce(c.clicks, 0) AS popularity,
+    pow(coalesce(c.clicks, 0) + 1, $alpha) AS pop_weight,
+    row_number() OVER (ORDER BY d.item_id) - 1 AS uniform_idx,
+    row_number() OVER (PARTITION BY d.category ORDER BY d.item_id) - 1 AS category_idx,
+    count(*) OVER (PARTITION BY d.category) AS category_size
+FROM day_states d
+LEFT JOIN clicks c USING (item_id);
+
+CREATE OR REPLACE TEMP TABLE rn_popularity AS
+SELECT
+    item_id,
+    pop_weight / sum(pop_weight) OVER () AS prob,
+    (sum(pop_weight) OVER (ORDER BY item_id ROWS UNBOUNDED PRECEDING) - pop_weight) / sum(pop_weight) OVER () AS cum_lo,
+    sum(pop_weight) OVER (ORDER BY item_id ROWS UNBOUNDED PRECEDING) / sum(pop_weight) OVER () AS cum_hi
+FROM rn_catalog;
+
+CREATE OR REPLACE TEMP TABLE rn_exposed AS
+SELECT request_id, item_id, row_number() OVER (PARTITION BY request_id ORDER BY position) - 1 AS idx,
+       count(*) OVER (PARTITION BY request_id) AS n
+FROM ctr_labels
+WHERE day = $day AND label = 0 AND request_id IN (SELECT request_id FROM rn_pos);
+
+CREATE OR REPLACE TEMP TABLE rn_hard AS
+WITH logged AS (
+    SELECT c.request_id, c.item_id, c.retrieval_rank AS rank_key
+    FROM candidates c
+    WHERE c.day = $day AND c.request_id IN (SELECT request_id FROM rn_pos)
+),
+fallback AS (
+    SELECT l.request_id, l.item_id, l.position AS rank_key
+    FROM ctr_labels l
+    WHERE l.day = $day AND l.request_id IN (SELECT request_id FROM rn_pos)
+      AND l.request_id NOT IN (SELECT request_id FROM logged)
+),
+pool AS (
+    SELECT * FROM logged UNION ALL SELECT * FROM fallback
+),
+not_engaged AS (
+    SELECT p.*, row_number() OVER (PARTITION BY p.request_id ORDER BY p.rank_key NULLS LAST, p.item_id) AS r
+    FROM pool p
+    WHERE (p.request_id, p.item_id) NOT IN (SELECT request_id, item_id FROM known_positives)
+)
+SELECT request_id, item_id, r - 1 AS idx, count(*) OVER (PARTITION BY request_id) AS n
+FROM not_engaged
+WHERE r <= $hard_top_k;
+
+CREATE OR REPLACE TEMP TABLE rn_draws AS
+WITH draws AS (
+    SELECT p.*, s.source, s.wanted, s.weight, unnest(range(s.wanted * $oversample)) AS draw
+    FROM rn_pos p CROSS JOIN rn_sources s
+),
+uniforms AS (
+    SELECT *, (hash($seed, request_id, positive_item_id, source, draw) % 4503599627370496) / 4503599627370496.0 AS u
+    FROM draws
+),
+picked AS (
+    SELECT d.*, c.item_id, 1.0 / (SELECT count(*) FROM rn_catalog) AS sampling_prob
+    FROM uniforms d JOIN rn_catalog c ON c.uniform_idx = CAST(floor(d.u * (SELECT count(*) FROM rn_catalog)) AS BIGINT)
+    WHERE d.source = 'uniform'
+    UNION ALL
+    SELECT d.*, p.item_id, p.prob
+    FROM uniforms d JOIN rn_popularity p ON d.u >= p.cum_lo AND d.u < p.cum_hi
+    WHERE d.source = 'popularity'
+    UNION ALL
+    SELECT d.*, c.item_id, 1.0 / c.category_size
+    FROM uniforms d JOIN rn_catalog c
+      ON c.category = d.positive_category AND c.category_idx = CAST(floor(d.u * c.category_size) AS BIGINT)
+    WHERE d.source = 'same_category'
+    UNION ALL
+    SELECT d.*, x.item_id, 1.0 / x.n
+    FROM uniforms d JOIN rn_exposed x ON x.request_id = d.request_id AND x.idx = CAST(floor(d.u * x.n) AS BIGINT)
+    WHERE d.source = 'exposed_no_click'
+    UNION ALL
+    SELECT d.*, h.item_id, 1.0 / h.n
+    FROM uniforms d JOIN rn_hard h ON h.request_id = d.request_id AND h.idx = CAST(floor(d.u * h.n) AS BIGINT)
+    WHERE d.source = 'hard'
+),
+checked AS (
+    SELECT
+        p.*,
+        s.valid_from AS item_state_from, s.category, s.first_seen, c.popularity,
+        CASE
+            WHEN p.item_id = p.positive_item_id THEN 'is_the_positive'
+            WHEN s.item_id IS NULL THEN 'not_known_at_request_time'
+            WHEN $f_blocked AND s.status <> 'active' THEN 'not_policy_blocked'
+            WHEN $f_eligible AND NOT s.in_stock THEN 'eligible_at_request_time'
+            WHEN $f_visible AND ((s.regions IS NOT NULL AND (p.region IS NULL OR NOT csv_contains(s.regions, p.region)))
+                                 OR (s.age_restricted AND NOT p.age_verified)) THEN 'visible_to_user'
+            WHEN $f_known_positive AND kp.item_id IS NOT NULL THEN 'not_known_positive'
+            WHEN $f_dedup AND s.dedup_group IS NOT NULL AND s.dedup_group = p.positive_dedup_group THEN 'not_same_dedup_group'
+            WHEN p.source = 'same_category' AND s.category IS DISTINCT FROM p.positive_category THEN 'category_changed'
+        END AS filtered_by
+    FROM picked p
+    LEFT JOIN item_state s ON s.item_id = p.item_id AND s.valid_from <= p.request_ts AND p.request_ts < s.valid_to
+    LEFT JOIN known_positives kp ON kp.request_id = p.request_id AND kp.item_id = p.item_id
+    LEFT JOIN rn_catalog c ON c.item_id = p.item_id
+),
+deduped AS (
+    SELECT
+        *,
+        CASE WHEN filtered_by IS NULL AND row_number() OVER (
+                PARTITION BY request_id, positive_item_id, item_id, filtered_by IS NULL
+                ORDER BY list_position($src_names, source), draw) > 1
+             THEN 'duplicate_draw' ELSE filtered_by END AS outcome_filter
+    FROM checked
+)
+SELECT
+    *,
+    CASE WHEN outcome_filter IS NULL
+         THEN row_number() OVER (PARTITION BY request_id, positive_item_id, source, outcome_filter IS NULL ORDER BY draw)
+    END AS survivor
+FROM deduped;
+
+DELETE FROM retrieval_negatives WHERE day = $day;
+
+INSERT INTO retrieval_negatives
+SELECT $day, request_id, positive_item_id, item_id, user_id, request_ts, source, draw, sampling_prob, weight,
+       category, coalesce(popularity, 0), epoch(request_ts - first_seen) / 86400.0, item_state_from, $sampler_version
+FROM rn_draws
+WHERE outcome_filter IS NULL AND survivor <= wanted;
+
+DELETE FROM sampler_draws WHERE day = $day AND sampler = 'retrieval';
+
+INSERT INTO sampler_draws
+SELECT $day, 'retrieval', $sampler_version, source,
+       CASE WHEN outcome_filter IS NOT NULL THEN outcome_filter WHEN survivor <= wanted THEN 'kept' ELSE 'surplus' END AS outcome,
+       count(*)
+FROM rn_draws
+GROUP BY ALL
+UNION ALL
+SELECT $day, 'retrieval', $sampler_version, s.source, 'shortfall', sum(s.wanted - coalesce(k.kept, 0))
+FROM (SELECT p.request_id, p.positive_item_id, s.source, s.wanted FROM rn_pos p CROSS JOIN rn_sources s) s
+LEFT JOIN (SELECT request_id, positive_item_id, source, count(*) AS kept FROM rn_draws
+           WHERE outcome_filter IS NULL AND survivor <= wanted GROUP BY ALL) k
+  USING (request_id, positive_item_id, source)
+GROUP BY s.source;
