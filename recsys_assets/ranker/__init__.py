@@ -1,0 +1,1 @@
+"""The CTR ranker: features, position-bias estimation, training, evaluation, model files."""

@@ -1,0 +1,76 @@
+"""The ranker's features and their encoding, recorded in a feature spec saved with the model.
+
+Rows come from ``sql/model/ranker_rows.sql`` as Arrow; numeric features go to a float32
+matrix as they are (NaN = missing), categorical ones to integer codes from the spec's
+category lists (unknown or missing = NaN, which LightGBM treats as missing). Position is
+never a feature.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NUMERIC = (
+    "log_price", "item_age_days",
+    "u_clicks", "u_purchases", "u_hours_since_click",
+    "uc_clicks", "uc_purchases", "uc_share",
+    "ui_clicks", "ui_prior_impressions",
+    "i_impressions", "i_clicks", "i_purchases", "i_ctr",
+    "q_clicks", "qc_clicks", "qc_share", "qi_clicks", "qi_share",
+)
+CATEGORICAL = ("category", "surface", "device", "segment", "region", "brand")
+MAX_CATEGORIES = 1000
+
+
+@dataclass
+class FeatureSpec:
+    """Names, types and category codes of the model's inputs (saved as JSON, no pickle)."""
+
+    numeric: list[str] = field(default_factory=lambda: list(NUMERIC))
+    categorical: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    @classmethod
+    def fit(cls, table: pa.Table) -> FeatureSpec:
+        cats = {}
+        for name in CATEGORICAL:
+            counts = pc.value_counts(table.column(name).drop_null()).to_pylist()
+            ranked = sorted(counts, key=lambda c: (-c["counts"], str(c["values"])))[:MAX_CATEGORIES]
+            cats[name] = sorted(str(c["values"]) for c in ranked)
+        return cls(numeric=list(NUMERIC), categorical=cats)
+
+    def encode(self, table: pa.Table) -> np.ndarray:
+        out = np.empty((table.num_rows, len(self.names)), dtype=np.float32)
+        for j, name in enumerate(self.numeric):
+            out[:, j] = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        for k, (name, values) in enumerate(self.categorical.items()):
+            codes = pc.index_in(table.column(name).cast(pa.string()), value_set=pa.array(values, pa.string()))
+            out[:, len(self.numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureSpec:
+        data = json.loads(path.read_text())
+        return cls(numeric=list(data["numeric"]), categorical={k: list(v) for k, v in data["categorical"].items()})
+
+
+def group_sizes(request_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Sizes of the runs of equal request ids (rows must be ordered by request)."""
+    ids = request_ids.to_numpy(zero_copy_only=False)
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    bounds = np.concatenate([[0], change, [len(ids)]])
+    return np.diff(bounds)
