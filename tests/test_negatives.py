@@ -288,18 +288,33 @@ def test_an_injected_collision_stops_downstream_assets(home, monkeypatch):
     items = [{"item_id": i, "valid_from": at(days=-30), "category": "c"} for i in ("x", "y")]
     for table, data in (("requests", requests), ("impressions", impressions), ("events", events), ("items", items)):
         write_table(root, table, data)
-    # a ranking policy that forgot the known-positive filter
-    default_ranking = (PACKAGED_POLICY_DIR / "samplers" / "ranking-default.yaml").read_text()
-    write_policy(home / "policies", default_ranking.replace("name: ranking-default", "name: careless")
-                 .replace("filters: [eligible_at_request_time, not_known_positive]", "filters: []"), "careless.yaml")
+    # the policy promises the known-positive filter; a bug in the sampler (injected below) breaks the promise
+    careless = """name: careless
+kind: retrieval
+negatives_per_positive: 4
+mix: {exposed_no_click: {ratio: 1.0, weight: 0.3}}
+oversample: 4
+filters: [not_known_positive]
+seed: 1
+"""
+    write_policy(home / "policies", careless, "careless.yaml")
     monkeypatch.setenv("RECSYS_POLICY_DIR", str(home / "policies"))
     materialize(["raw_logs", "outages", "users", "items", "item_state"])
     materialize(["requests", "impressions", "events", "candidates", "impression_context", "ctr_labels"], ["2026-01-05"])
+    # inject the bug: the sampler's SQL loses its known-positive filter, so u1's earlier click on x becomes a negative
+    from recsys_assets import sql as sql_module
+
+    statements = list(sql_module.load_sql("negatives/retrieval_negatives"))
+    sabotaged = tuple(st.replace("WHEN $f_known_positive AND kp.item_id IS NOT NULL THEN 'not_known_positive'", "WHEN false THEN 'x'")
+                      for st in statements)
+    assert sabotaged != tuple(statements)
+    monkeypatch.setattr(sql_module, "load_sql", lambda name, _orig=sql_module.load_sql: sabotaged
+                        if name == "negatives/retrieval_negatives" else _orig(name))
     (result,) = materialize(["ranking_negatives", "retrieval_negatives", "sampler_metrics"], ["2026-01-05"],
-                            raise_on_error=False, ranking_sampler="careless")
+                            raise_on_error=False, retrieval_sampler="careless")
     checks = _check_evaluations(result)
-    collision = checks["ranking_negatives:no_known_positive_collisions"]
-    assert not collision.passed and "1 of 1 negatives that are known positives of their user, e.g. r2 / x" in collision.description
+    collision = checks["retrieval_negatives:no_known_positive_collisions"]
+    assert not collision.passed and "negatives that are known positives of their user, e.g. r2 / x" in collision.description
     materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
-    assert "ranking_negatives" in materialized and "sampler_metrics" not in materialized
+    assert "retrieval_negatives" in materialized and "sampler_metrics" not in materialized
     assert sql("SELECT count(*) FROM sampler_metrics") == [(0,)]

@@ -44,6 +44,7 @@ def invariant_results(con, pipeline: PipelineConfig, sampler: str, day, asset_ke
     policy = _policy(pipeline, sampler)
     (counts,) = query_dicts(con, "checks/negative_invariants", {
         "sampler": sampler, "day": day, "sampler_version": policy.version,
+        "history_collisions": "not_known_positive" in policy.filters,
         "history_days": pipeline.history_days, "click_window_minutes": pipeline.click_window_minutes,
     })
     results = []

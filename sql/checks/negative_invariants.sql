@@ -1,7 +1,8 @@
 -- Invariants of the negatives of one sampler ($day NULL = every day), counted independently
 -- of the sampler's own filters:
---   collisions   a negative the user clicked or bought from $history_days before the request
---                to the end of its click window, or clicked in the same request
+--   collisions   a negative clicked in the same request, or, when the policy promises
+--                not_known_positive ($history_collisions), one the user clicked or bought
+--                from $history_days before the request to the end of its click window
 --   ineligible   not active and in stock at the request time, or (retrieval) not allowed
 --                for the user's region or age
 --   future       drawn from an item state not known at the request time
@@ -16,12 +17,12 @@ WITH n AS (
 checked AS (
     SELECT
         n.*,
-        EXISTS (
+        ($history_collisions AND EXISTS (
             SELECT 1 FROM events e
             WHERE e.user_id = n.user_id AND e.item_id = n.item_id AND e.type IN ('click', 'purchase')
               AND e.ts >= n.request_ts - to_days(CAST($history_days AS INTEGER))
               AND e.ts <= n.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
-        ) OR EXISTS (
+        )) OR EXISTS (
             SELECT 1 FROM ctr_labels l
             WHERE l.day = n.day AND l.request_id = n.request_id AND l.item_id = n.item_id AND l.label = 1
         ) AS collision,
