@@ -31,6 +31,11 @@ class PipelineConfig(dg.ConfigurableResource):
     ranking_sampler: str = "ranking-default"
     retrieval_sampler: str = "retrieval-default"
     eval_days: int = 2
+    ranker_position_handling: str = "examination"
+    ranker_use_weights: bool = False
+    ranker_threads: int = 0
+    ranker_learning_rate: float = 0.1
+    ranker_num_leaves: int = 7
 
     @classmethod
     def from_env(cls) -> PipelineConfig:
@@ -47,4 +52,9 @@ class PipelineConfig(dg.ConfigurableResource):
             ranking_sampler=_env("RECSYS_RANKING_SAMPLER", "ranking-default"),
             retrieval_sampler=_env("RECSYS_RETRIEVAL_SAMPLER", "retrieval-default"),
             eval_days=int(_env("RECSYS_EVAL_DAYS", "2")),
+            ranker_position_handling=_env("RECSYS_RANKER_POSITION_HANDLING", "examination"),
+            ranker_use_weights=_env("RECSYS_RANKER_USE_WEIGHTS", "false").lower() in ("1", "true", "yes"),
+            ranker_threads=int(_env("RECSYS_RANKER_THREADS", "0")),
+            ranker_learning_rate=float(_env("RECSYS_RANKER_LEARNING_RATE", "0.1")),
+            ranker_num_leaves=int(_env("RECSYS_RANKER_NUM_LEAVES", "7")),
         )

@@ -66,3 +66,9 @@ def query_dicts(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, 
     cur = query_sql(con, name, params)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def arrow_query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None):
+    """Result of a one-statement query file as an Arrow table (no row-by-row Python objects)."""
+    (statement,) = load_sql(name)
+    return con.sql(statement, params=_params_for(statement, params or {})).to_arrow_table()

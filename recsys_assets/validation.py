@@ -13,12 +13,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from recsys_assets.config import PipelineConfig
 from recsys_assets.logs import Problem, inspect_logs
 from recsys_assets.settings import load_settings
-from recsys_assets.sql import execute, run_sql
+from recsys_assets.sql import execute
 
 CLEAN_ORDER = ("requests", "impressions", "events", "candidates")
 
@@ -48,12 +46,11 @@ def validate_logs(root: Path, pipeline: PipelineConfig | None = None) -> Validat
     """Check ``root`` against the contract; run the clean rules when the files are readable."""
     from recsys_assets.assets.clean import build_clean_partition, build_clean_table
     from recsys_assets.assets.sources import build_raw_logs
+    from recsys_assets.build import connect
 
     pipeline = pipeline or PipelineConfig.from_env()
-    con = duckdb.connect()
+    con = connect()
     try:
-        execute(con, "SET TimeZone = 'UTC'")
-        run_sql(con, "macros")
         inventory = inspect_logs(con, root)
         report = ValidationReport(list(inventory.problems), list(inventory.warnings))
         if inventory.problems:

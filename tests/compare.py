@@ -9,8 +9,8 @@ from reference import Reference, Tables
 
 CONTEXT_COLUMNS = ("ineligible_reason", "u_clicks", "u_purchases", "uc_clicks", "uc_purchases", "ui_clicks",
                    "ui_prior_impressions", "i_impressions", "i_clicks", "i_purchases", "q_clicks", "qc_clicks",
-                   "qi_clicks", "history_max_ts")
-FLOAT_COLUMNS = ("u_hours_since_click", "item_age_days")
+                   "qi_clicks", "uc_recent_clicks", "qc_recent_clicks", "history_max_ts")
+FLOAT_COLUMNS = ("u_hours_since_click", "item_age_days", "i_exposure", "uc_exposure", "qc_exposure")
 
 
 def _same(a, b) -> bool:

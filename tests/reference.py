@@ -111,20 +111,26 @@ class Reference:
                 continue
             if q["ts"] >= end:
                 continue
-            exposures.append({"item_id": i["item_id"], "user_id": q["user_id"], "avail": q["ts"]})
+            state = self.item_asof(i["item_id"], q["ts"])
+            exposures.append({"item_id": i["item_id"], "user_id": q["user_id"], "avail": q["ts"],
+                              "exposure": 0.0 if i["visible_ms"] == 0 else 1.0 / i["position"],
+                              "category": state["category"] if state else None,
+                              "query_key": q["query"].strip().lower() if q["query"] is not None else None})
         by = {k: defaultdict(list) for k in ("user_id", "item_id", "query_key")}
         for e in events:
             for k in by:
                 by[k][e[k]].append(e)
-        exp_by_item = defaultdict(list)
+        exp_by = {k: defaultdict(list) for k in ("item_id", "user_id", "query_key")}
         for x in exposures:
-            exp_by_item[x["item_id"]].append(x)
-        return by, exp_by_item, start
+            for k in exp_by:
+                exp_by[k][x[k]].append(x)
+        return by, exp_by, start
 
     @functools.cache  # noqa: B019
     def context(self, day: dt.date) -> list[dict]:
         """Features per impression; events are looked up by user, item or query, then filtered by time."""
-        by, exp_by_item, day_start = self._history(day)
+        by, exp_by, day_start = self._history(day)
+        exp_by_item = exp_by["item_id"]
         out = []
         for i in self.t.impressions:
             if i["day"] != day or i["traffic"] != "user":
@@ -165,18 +171,24 @@ class Reference:
                 row["u_hours_since_click"] = (T - last).total_seconds() / 3600 if last else None
                 row["uc_clicks"] = sum(1 for e in clicks if cat is not None and e["category"] == cat)
                 row["uc_purchases"] = sum(1 for e in ue if e["type"] == "purchase" and cat is not None and e["category"] == cat)
+                recent = [e for e in by["user_id"][user] if T - self.P <= e["avail"] < T]
+                row["uc_recent_clicks"] = sum(1 for e in recent if e["type"] == "click" and cat is not None and e["category"] == cat)
+                row["uc_exposure"] = sum(x["exposure"] for x in exp_by["user_id"][user]
+                                         if cat is not None and x["category"] == cat and T - self.P <= x["avail"] < T)
                 row["ui_clicks"] = sum(1 for e in clicks if e["item_id"] == item)
                 row["ui_prior_impressions"] = sum(
                     1 for x in exp_by_item[item] if x["user_id"] == user and T - self.P <= x["avail"] < T
                 )
             else:
                 row |= {"u_clicks": 0, "u_purchases": 0, "u_hours_since_click": None, "uc_clicks": 0,
-                        "uc_purchases": 0, "ui_clicks": 0, "ui_prior_impressions": 0}
+                        "uc_purchases": 0, "uc_recent_clicks": 0, "uc_exposure": 0.0, "ui_clicks": 0,
+                        "ui_prior_impressions": 0}
             lo = day_start - self.P
             ie = [e for e in by["item_id"][item] if lo <= e["avail"] < T]
             ix = [x for x in exp_by_item[item] if lo <= x["avail"] < T]
             used += [e["avail"] for e in ie] + [x["avail"] for x in ix]
             row["i_impressions"] = len(ix)
+            row["i_exposure"] = sum(x["exposure"] for x in ix)
             row["i_clicks"] = sum(e["type"] == "click" for e in ie)
             row["i_purchases"] = sum(e["type"] == "purchase" for e in ie)
             if qk is not None:
@@ -184,9 +196,13 @@ class Reference:
                 used += [e["avail"] for e in qe]
                 row["q_clicks"] = len(qe)
                 row["qc_clicks"] = sum(1 for e in qe if e["category"] == cat)
+                row["qc_recent_clicks"] = sum(1 for e in qe if e["category"] == cat and T - self.P <= e["avail"])
+                qx = [x for x in exp_by["query_key"][qk] if x["category"] == cat and T - self.P <= x["avail"] < T]
+                row["qc_exposure"] = sum(x["exposure"] for x in qx)
+                used += [x["avail"] for x in exp_by["query_key"][qk] if T - self.H <= x["avail"] < T]
                 row["qi_clicks"] = sum(1 for e in qe if e["item_id"] == item)
             else:
-                row |= {"q_clicks": 0, "qc_clicks": 0, "qi_clicks": 0}
+                row |= {"q_clicks": 0, "qc_clicks": 0, "qc_recent_clicks": 0, "qc_exposure": 0.0, "qi_clicks": 0}
             row["history_max_ts"] = max(used, default=None)
             out.append(row)
         return out

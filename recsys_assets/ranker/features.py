@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 NUMERIC = (
     "log_price", "item_age_days",
     "u_clicks", "u_purchases", "u_hours_since_click",
-    "uc_clicks", "uc_purchases", "uc_share",
+    "uc_clicks", "uc_purchases", "uc_share", "uc_exposure", "uc_ctr_exposure",
     "ui_clicks", "ui_prior_impressions",
-    "i_impressions", "i_clicks", "i_purchases", "i_ctr",
-    "q_clicks", "qc_clicks", "qc_share", "qi_clicks", "qi_share",
+    "i_impressions", "i_clicks", "i_purchases", "i_ctr", "i_exposure", "i_ctr_exposure",
+    "q_clicks", "qc_clicks", "qc_share", "qc_exposure", "qc_ctr_exposure", "qi_clicks", "qi_share",
 )
 CATEGORICAL = ("category", "surface", "device", "segment", "region", "brand")
 MAX_CATEGORIES = 1000

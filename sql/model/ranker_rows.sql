@@ -30,9 +30,12 @@ SELECT
     c.item_age_days,
     c.u_clicks, c.u_purchases, c.u_hours_since_click,
     c.uc_clicks, c.uc_purchases, c.uc_clicks / (c.u_clicks + 1.0) AS uc_share,
+    c.uc_exposure, (c.uc_recent_clicks + 0.1) / (c.uc_exposure + 1.0) AS uc_ctr_exposure,
     c.ui_clicks, c.ui_prior_impressions,
     c.i_impressions, c.i_clicks, c.i_purchases, (c.i_clicks + 1.0) / (c.i_impressions + 20.0) AS i_ctr,
+    c.i_exposure, (c.i_clicks + 0.2) / (c.i_exposure + 2.0) AS i_ctr_exposure,
     c.q_clicks, c.qc_clicks, c.qc_clicks / (c.q_clicks + 1.0) AS qc_share,
+    c.qc_exposure, (c.qc_recent_clicks + 0.2) / (c.qc_exposure + 2.0) AS qc_ctr_exposure,
     c.qi_clicks, c.qi_clicks / (c.q_clicks + 1.0) AS qi_share,
     t.attractiveness AS truth_attractiveness
 FROM rows r

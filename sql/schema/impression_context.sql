@@ -31,13 +31,18 @@ CREATE TABLE IF NOT EXISTS impression_context (
     u_hours_since_click DOUBLE,
     uc_clicks BIGINT NOT NULL,
     uc_purchases BIGINT NOT NULL,
+    uc_recent_clicks BIGINT NOT NULL,  -- user's clicks in the category over the popularity window
+    uc_exposure DOUBLE NOT NULL,       -- user's exposure-weighted impressions of the category, same window
     ui_clicks BIGINT NOT NULL,
     ui_prior_impressions BIGINT NOT NULL,
     i_impressions BIGINT NOT NULL,
     i_clicks BIGINT NOT NULL,
     i_purchases BIGINT NOT NULL,
+    i_exposure DOUBLE NOT NULL,       -- past impressions weighted 1/position, 0 if never visible
     q_clicks BIGINT NOT NULL,
     qc_clicks BIGINT NOT NULL,
+    qc_recent_clicks BIGINT NOT NULL,
+    qc_exposure DOUBLE NOT NULL,
     qi_clicks BIGINT NOT NULL,
     history_max_ts TIMESTAMP           -- latest availability time of any event used (lineage; < request_ts)
 );

@@ -34,10 +34,17 @@ WHERE e.day BETWEEN $day - $history_days - 1 AND $day
   AND e.type IN ('click', 'purchase')
   AND greatest(e.ts, e.recorded_at) < $end;
 
+-- exposure: an impression's examination weight under a fixed prior, 1/position, and 0 when
+-- it was never scrolled into view (visible_ms = 0): clicks over exposure is an item CTR that
+-- does not penalize items the logging ranker kept low. A prior, not an estimate, so the
+-- feature uses nothing learned from later data.
 CREATE OR REPLACE TEMP TABLE ctx_exposures AS
-SELECT i.item_id, q.user_id, q.ts AS avail
+SELECT
+    i.item_id, q.user_id, lower(trim(q.query)) AS query_key, s.category, q.ts AS avail,
+    CASE WHEN i.visible_ms = 0 THEN 0.0 ELSE 1.0 / i.position END AS exposure
 FROM impressions i
 JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - $popularity_days - 1 AND $day + 1
+LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
 WHERE i.day BETWEEN $day - $popularity_days - 1 AND $day AND i.traffic = 'user' AND q.ts < $end;
 
 -- user: clicks, purchases, last click (probe per request)
@@ -63,22 +70,30 @@ SELECT request_id, u_clicks, u_purchases, u_last_click, max_used FROM w WHERE ty
 -- user x category (probe per request and category on the slate)
 CREATE OR REPLACE TEMP TABLE ctx_user_category AS
 WITH tl AS (
-    SELECT user_id, category, avail AS t, type, NULL AS request_id FROM ctx_events
+    SELECT user_id, category, avail AS t, type, 0.0 AS exposure, NULL AS request_id FROM ctx_events
     WHERE user_id IS NOT NULL AND category IS NOT NULL
     UNION ALL
-    SELECT DISTINCT user_id, category, request_ts, 'probe', request_id FROM ctx_base
+    SELECT user_id, category, avail, 'exposure', exposure, NULL FROM ctx_exposures
+    WHERE user_id IS NOT NULL AND category IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT user_id, category, request_ts, 'probe', 0.0, request_id FROM ctx_base
     WHERE user_id IS NOT NULL AND category IS NOT NULL
 ),
 w AS (
     SELECT
         *,
         count(*) FILTER (WHERE type = 'click') OVER hist AS uc_clicks,
-        count(*) FILTER (WHERE type = 'purchase') OVER hist AS uc_purchases
+        count(*) FILTER (WHERE type = 'purchase') OVER hist AS uc_purchases,
+        count(*) FILTER (WHERE type = 'click') OVER recent AS uc_recent_clicks,
+        coalesce(sum(exposure) OVER recent, 0.0) AS uc_exposure
     FROM tl
-    WINDOW hist AS (PARTITION BY user_id, category ORDER BY t
-                    RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+    WINDOW
+        hist AS (PARTITION BY user_id, category ORDER BY t
+                 RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
+        recent AS (PARTITION BY user_id, category ORDER BY t
+                   RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
 )
-SELECT request_id, category, uc_clicks, uc_purchases FROM w WHERE type = 'probe';
+SELECT request_id, category, uc_clicks, uc_purchases, uc_recent_clicks, uc_exposure FROM w WHERE type = 'probe';
 
 -- user x item: past clicks and past exposures of this item to this user (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_user_item AS
@@ -110,9 +125,9 @@ SELECT request_id, item_id, ui_clicks, ui_prior_impressions FROM w WHERE type = 
 -- same instant, so nothing at T is counted.
 CREATE OR REPLACE TEMP TABLE ctx_item AS
 WITH history AS (
-    SELECT item_id, 'exposure' AS type, avail FROM ctx_exposures
+    SELECT item_id, 'exposure' AS type, avail, exposure FROM ctx_exposures
     UNION ALL
-    SELECT item_id, type, avail FROM ctx_events
+    SELECT item_id, type, avail, 0.0 FROM ctx_events
 ),
 prior_days AS (
     SELECT
@@ -120,15 +135,16 @@ prior_days AS (
         count(*) FILTER (WHERE type = 'exposure') AS impressions,
         count(*) FILTER (WHERE type = 'click') AS clicks,
         count(*) FILTER (WHERE type = 'purchase') AS purchases,
+        sum(exposure) AS exposure,
         max(avail) AS max_used
     FROM history
     WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $start
     GROUP BY item_id
 ),
 today AS (
-    SELECT item_id, avail AS t, 1 AS ord, type, NULL AS request_id FROM history WHERE avail >= $start
+    SELECT item_id, avail AS t, 1 AS ord, type, exposure, NULL AS request_id FROM history WHERE avail >= $start
     UNION ALL
-    SELECT item_id, request_ts, 0, 'probe', request_id FROM ctx_base
+    SELECT item_id, request_ts, 0, 'probe', 0.0, request_id FROM ctx_base
 ),
 running AS (
     SELECT
@@ -136,6 +152,7 @@ running AS (
         count(*) FILTER (WHERE type = 'exposure') OVER w AS impressions,
         count(*) FILTER (WHERE type = 'click') OVER w AS clicks,
         count(*) FILTER (WHERE type = 'purchase') OVER w AS purchases,
+        sum(exposure) OVER w AS exposure,
         max(t) FILTER (WHERE type <> 'probe') OVER w AS max_used
     FROM today
     WINDOW w AS (PARTITION BY item_id ORDER BY t, ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -145,6 +162,7 @@ SELECT
     r.impressions + coalesce(p.impressions, 0) AS i_impressions,
     r.clicks + coalesce(p.clicks, 0) AS i_clicks,
     r.purchases + coalesce(p.purchases, 0) AS i_purchases,
+    r.exposure + coalesce(p.exposure, 0) AS i_exposure,
     greatest(r.max_used, p.max_used) AS max_used
 FROM running r
 LEFT JOIN prior_days p USING (item_id)
@@ -153,25 +171,31 @@ WHERE r.type = 'probe';
 -- query: clicks after this query, in total and by category of the clicked item (probe per request and category)
 CREATE OR REPLACE TEMP TABLE ctx_query_category AS
 WITH tl AS (
-    SELECT query_key, category, avail AS t, type, NULL AS request_id FROM ctx_events
+    SELECT query_key, category, avail AS t, type, 0.0 AS exposure, NULL AS request_id FROM ctx_events
     WHERE query_key IS NOT NULL AND type = 'click'
     UNION ALL
-    SELECT DISTINCT query_key, category, request_ts, 'probe', request_id FROM ctx_base WHERE query_key IS NOT NULL
+    SELECT query_key, category, avail, 'exposure', exposure, NULL FROM ctx_exposures WHERE query_key IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT query_key, category, request_ts, 'probe', 0.0, request_id FROM ctx_base WHERE query_key IS NOT NULL
 ),
 w AS (
     SELECT
         *,
         count(*) FILTER (WHERE type = 'click') OVER by_query AS q_clicks,
         count(*) FILTER (WHERE type = 'click') OVER by_query_category AS qc_clicks,
+        count(*) FILTER (WHERE type = 'click') OVER recent AS qc_recent_clicks,
+        coalesce(sum(exposure) OVER recent, 0.0) AS qc_exposure,
         max(t) FILTER (WHERE type <> 'probe') OVER by_query AS max_used
     FROM tl
     WINDOW
         by_query AS (PARTITION BY query_key ORDER BY t
                      RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
         by_query_category AS (PARTITION BY query_key, category ORDER BY t
-                              RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+                              RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
+        recent AS (PARTITION BY query_key, category ORDER BY t
+                   RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
 )
-SELECT request_id, category, q_clicks, qc_clicks, max_used FROM w WHERE type = 'probe';
+SELECT request_id, category, q_clicks, qc_clicks, qc_recent_clicks, qc_exposure, max_used FROM w WHERE type = 'probe';
 
 -- query x item: clicks on this item after this query (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_query_item AS
@@ -213,10 +237,11 @@ SELECT
     b.item_state_from,
     coalesce(u.u_clicks, 0), coalesce(u.u_purchases, 0),
     epoch(b.request_ts - u.u_last_click) / 3600.0,
-    coalesce(uc.uc_clicks, 0), coalesce(uc.uc_purchases, 0),
+    coalesce(uc.uc_clicks, 0), coalesce(uc.uc_purchases, 0), coalesce(uc.uc_recent_clicks, 0), coalesce(uc.uc_exposure, 0),
     coalesce(ui.ui_clicks, 0), coalesce(ui.ui_prior_impressions, 0),
-    coalesce(it.i_impressions, 0), coalesce(it.i_clicks, 0), coalesce(it.i_purchases, 0),
-    coalesce(qc.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qi.qi_clicks, 0),
+    coalesce(it.i_impressions, 0), coalesce(it.i_clicks, 0), coalesce(it.i_purchases, 0), coalesce(it.i_exposure, 0),
+    coalesce(qc.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qc.qc_recent_clicks, 0), coalesce(qc.qc_exposure, 0),
+    coalesce(qi.qi_clicks, 0),
     greatest(u.max_used, it.max_used, qc.max_used)
 FROM ctx_base b
 LEFT JOIN ctx_user u ON u.request_id = b.request_id

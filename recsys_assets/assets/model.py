@@ -1,0 +1,357 @@
+"""Model layer: position bias, the CTR ranker, its evaluation, and the model registry.
+
+Temporal split over the days that have labels: the last ``eval_days`` are held out for
+evaluation, the day before them validates (early stopping) and calibrates, the days
+before that train. Nothing is ever fitted on an evaluation day.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+
+from recsys_assets.config import PipelineConfig
+from recsys_assets.policy_files import sampler_policy, weight_policy
+from recsys_assets.ranker import model_files
+from recsys_assets.ranker.dataset import column, load_rows, training_set
+from recsys_assets.ranker.evaluation import evaluate_variants
+from recsys_assets.ranker.features import CATEGORICAL, NUMERIC, FeatureSpec, group_sizes
+from recsys_assets.ranker.position_bias import Curve, estimate_curves
+from recsys_assets.ranker.training import RankerConfig, train, train_on_truth
+from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.settings import load_settings
+from recsys_assets.sql import arrow_query, execute, query_dicts
+from recsys_assets.truth import register_truth
+from recsys_assets.warehouse import ensure_schema, sql_code_version
+
+from .labels import ctr_labels
+from .negatives import ranking_negatives
+from .snapshots import impression_context
+
+_PIPELINE = PipelineConfig.from_env()
+
+
+class TemporalSplit:
+    def __init__(self, days: list[dt.date], eval_days: int):
+        if len(days) < eval_days + 2:
+            raise ValueError(f"need at least {eval_days + 2} days of labels (train, validation, {eval_days} evaluation); "
+                             f"found {len(days)}")
+        self.train = days[: -(eval_days + 1)]
+        self.valid = days[-(eval_days + 1)]
+        self.eval = days[-eval_days:]
+
+    def describe(self) -> dict[str, str]:
+        return {"train_days": f"{self.train[0]} .. {self.train[-1]}", "valid_day": str(self.valid),
+                "eval_days": f"{self.eval[0]} .. {self.eval[-1]}"}
+
+
+def temporal_split(con, pipeline: PipelineConfig) -> TemporalSplit:
+    days = [r["day"] for r in query_dicts(con, "metadata/label_days")]
+    return TemporalSplit(days, pipeline.eval_days)
+
+
+def ranker_config(pipeline: PipelineConfig, **overrides: Any) -> RankerConfig:
+    values = {"position_handling": pipeline.ranker_position_handling, "use_weights": pipeline.ranker_use_weights,
+              "threads": pipeline.ranker_threads, "learning_rate": pipeline.ranker_learning_rate,
+              "num_leaves": pipeline.ranker_num_leaves}
+    return RankerConfig(**(values | overrides))
+
+
+# ------------------------------------------------------------------ position bias
+
+
+def load_curve(con) -> Curve:
+    rows = query_dicts(con, "metadata/position_bias_used")
+    if not rows:
+        raise ValueError("no position-bias curve: materialize position_bias first")
+    return Curve(rows[0]["method"], np.array([r["theta"] for r in rows]))
+
+
+def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, Any]:
+    ensure_schema(con)
+    split = temporal_split(con, pipeline)
+    first, last = split.train[0], split.valid  # evaluation days never inform training
+    table = arrow_query(con, "model/position_bias_rows", {"first_day": first, "last_day": last})
+    curves, chosen, info = estimate_curves(
+        positions=column(table, "position", np.int64), clicks=column(table, "label"),
+        visible_ms=column(table, "visible_ms"), exploration=column(table, "is_exploration", bool),
+        pairs=table.column("pair"),
+    )
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        execute(con, "DELETE FROM position_bias")
+        for name, curve in curves.items():
+            k = np.arange(1, len(curve.theta) + 1)
+            low = curve.low if curve.low is not None else np.full(len(k), np.nan)
+            high = curve.high if curve.high is not None else np.full(len(k), np.nan)
+            rows = pa.table({"method": [name] * len(k), "position": k.astype(np.int32), "theta": curve.theta,
+                             "low": low, "high": high, "used": [name == chosen] * len(k),
+                             "first_day": [first] * len(k), "last_day": [last] * len(k)})
+            con.register("position_bias_rows_", rows)
+            execute(con, "INSERT INTO position_bias SELECT * FROM position_bias_rows_")
+            con.unregister("position_bias_rows_")
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+    meta: dict[str, Any] = {"used_method": chosen, **info, "first_day": str(first), "last_day": str(last)}
+    truth = _true_curve(con, logs_dir)
+    lines = ["| position | " + " | ".join(curves) + (" | truth |" if truth is not None else " |"),
+             "|---:|" + "---:|" * (len(curves) + (truth is not None))]
+    for k in range(min(20, max(len(c.theta) for c in curves.values()))):
+        cells = [f"{c.theta[k]:.3f}" if k < len(c.theta) else "" for c in curves.values()]
+        if truth is not None:
+            cells.append(f"{truth[k]:.3f}" if k < len(truth) else "")
+        lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
+    meta["curves"] = dg.MetadataValue.md("\n".join(lines))
+    if truth is not None:
+        for name, c in curves.items():
+            n = min(len(truth), len(c.theta))
+            meta[f"max_abs_error_vs_truth/{name}"] = round(float(np.max(np.abs(c.theta[:n] - truth[:n]))), 4)
+    for k in (2, 3, 5, 10):
+        if k <= len(curves[chosen].theta):
+            meta[f"theta/{k}"] = round(float(curves[chosen].theta[k - 1]), 4)
+    return meta
+
+
+def _true_curve(con, logs_dir) -> np.ndarray | None:
+    if not register_truth(con, logs_dir):
+        return None
+    rows = execute(con, "SELECT examination FROM truth_examination ORDER BY position")
+    return np.array([r[0] for r in rows]) if rows else None
+
+
+@dg.asset(
+    group_name="model", pool=WAREHOUSE_POOL, kinds={"duckdb", "numpy"},
+    code_version=sql_code_version("model/position_bias_rows", tables=["position_bias"]),
+    deps=[ctr_labels, impression_context],
+    description="Examination probability by position: from randomized exploration traffic, and from a click model "
+    "that needs no randomization (EM); the ranker uses the exploration fit when its shape holds.",
+)
+def position_bias(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        meta = build_position_bias(con, pipeline, load_settings().logs_dir)
+    return dg.MaterializeResult(metadata=meta)
+
+
+# ------------------------------------------------------------------ ranker
+
+
+def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None) -> dict[str, Any]:
+    ensure_schema(con)
+    settings = load_settings()
+    split = temporal_split(con, pipeline)
+    register_truth(con, settings.logs_dir)
+    curve = load_curve(con)
+    config = ranker_config(pipeline)
+    t0 = time.perf_counter()
+    train_rows = load_rows(con, "negatives" if config.training_rows == "ranking_negatives" else "all_shown",
+                           split.train[0], split.train[-1])
+    valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
+    if train_rows.num_rows == 0 or valid_rows.num_rows == 0:
+        raise ValueError(f"no training rows ({train_rows.num_rows}) or validation rows ({valid_rows.num_rows})")
+    spec = FeatureSpec.fit(train_rows)
+    categorical = list(range(len(spec.numeric), len(spec.names)))
+    load_seconds = time.perf_counter() - t0
+    ranker = train(config, training_set(train_rows, spec, curve), training_set(valid_rows, spec, curve), categorical)
+    train_seconds = time.perf_counter() - t0 - load_seconds
+    lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": split.train[-1]})[0]
+    fingerprint = hashlib.sha256(
+        f"{lineage['negatives_fingerprint']}:{lineage['labels_fingerprint']}:{config}".encode()).hexdigest()[:16]
+    trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    model_id = f"ctr-{trained_at:%Y%m%dT%H%M%S}-{fingerprint[:8]}"
+    info = {
+        "model_id": model_id, "trained_at": trained_at.isoformat(), "curve": {"method": curve.method, "theta": curve.theta.tolist()},
+        "sampler_version": lineage["sampler_versions"], "weight_policy": lineage["weight_policies"],
+        "data_fingerprint": fingerprint, "dagster_run_id": run_id, **split.describe(),
+    }
+    path = model_files.save(settings.models_dir / model_id, ranker, spec, info)
+    labels = column(train_rows, "label")
+    row = {
+        "model_id": model_id, "trained_at": trained_at, "model_path": str(path),
+        "position_handling": config.position_handling, "training_rows": config.training_rows,
+        "train_first_day": split.train[0], "train_last_day": split.train[-1], "valid_day": split.valid,
+        "rows": train_rows.num_rows, "positives": int(labels.sum()), "groups": int(len(group_sizes(train_rows.column("request_id")))),
+        "best_iteration": ranker.best_iteration, "sampler_version": lineage["sampler_versions"],
+        "weight_policy": lineage["weight_policies"], "data_fingerprint": fingerprint,
+        "config": json.dumps(info | {"config": str(config)}, default=str),
+    }
+    con.register("ctr_ranker_row_", pa.Table.from_pylist([row]))
+    execute(con, "INSERT INTO ctr_ranker SELECT * FROM ctr_ranker_row_")
+    con.unregister("ctr_ranker_row_")
+    importance = sorted(zip(spec.names, ranker.booster.feature_importance("gain", iteration=ranker.best_iteration)),
+                        key=lambda kv: -kv[1])
+    total_gain = sum(g for _, g in importance) or 1.0
+    meta: dict[str, Any] = {
+        "model_id": model_id, "model_path": dg.MetadataValue.path(str(path)),
+        "position_handling": config.position_handling, "sampler_version": lineage["sampler_versions"] or "",
+        "weight_policy": lineage["weight_policies"] or "", "data_fingerprint": fingerprint,
+        "rows": row["rows"], "positives": row["positives"], "groups": row["groups"],
+        "best_iteration": ranker.best_iteration, "seconds/load": round(load_seconds, 2), "seconds/train": round(train_seconds, 2),
+        "rows_per_second/train": round(row["rows"] / max(train_seconds, 1e-9)),
+        "calibration": json.dumps(ranker.calibration), **split.describe(),
+        "feature_importance": dg.MetadataValue.md("\n".join(
+            ["| feature | share of gain |", "|---|---:|"] + [f"| {n} | {g / total_gain:.1%} |" for n, g in importance[:12]])),
+    }
+    return meta
+
+
+def _ranker_code_version() -> str:
+    policy = sampler_policy(_PIPELINE.ranking_sampler, "ranking")
+    weights = weight_policy(_PIPELINE.weight_policy)
+    features = hashlib.sha256(json.dumps([NUMERIC, CATEGORICAL, str(ranker_config(_PIPELINE))]).encode()).hexdigest()[:8]
+    return f"{sql_code_version('model/ranker_rows', 'model/training_lineage', tables=['ctr_ranker'])}-{features}-" \
+           f"{policy.content_hash}-{weights.content_hash}"
+
+
+@dg.asset(
+    group_name="model", pool=WAREHOUSE_POOL, kinds={"lightgbm", "duckdb"},
+    code_version=_ranker_code_version(),
+    deps=[ranking_negatives, ctr_labels, impression_context, position_bias],
+    description="LightGBM CTR ranker on request-level groups from ranking_negatives, position bias handled; "
+    "saved as LightGBM text plus a JSON feature spec.",
+)
+def ctr_ranker(context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        meta = build_ranker(con, pipeline, context.run.run_id)
+    return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(meta["data_fingerprint"]))
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def latest_model(con) -> dict[str, Any]:
+    rows = query_dicts(con, "metadata/latest_model")
+    if not rows:
+        raise ValueError("no trained model: materialize ctr_ranker first")
+    return rows[0]
+
+
+def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0) -> dict[str, Any]:
+    ensure_schema(con)
+    settings = load_settings()
+    model = latest_model(con)
+    loaded = model_files.load(Path(model["model_path"]))
+    split = temporal_split(con, pipeline)
+    has_truth = register_truth(con, settings.logs_dir)
+    curve = Curve(loaded.info["curve"]["method"], np.array(loaded.info["curve"]["theta"]))
+    eval_rows = load_rows(con, "all_shown", split.eval[0], split.eval[-1])
+    valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
+    spec = loaded.spec
+    categorical = list(range(len(spec.numeric), len(spec.names)))
+    ev = training_set(eval_rows, spec, curve)
+    va = training_set(valid_rows, spec, curve)
+    scores: dict[str, np.ndarray] = {"model": loaded.score(ev.X), "logging": -ev.position.astype(float)}
+    probs: dict[str, np.ndarray] = {"model": loaded.click_probability(ev.X, ev.theta)}
+    # baselines, trained on the same days with the same hyperparameters
+    base_config = ranker_config(pipeline)
+    naive_rows = load_rows(con, "all_shown", split.train[0], split.train[-1])
+    naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
+                                  "use_weights": False}),
+                  training_set(naive_rows, spec, curve), va, categorical)
+    scores["naive"], probs["naive"] = naive.score(ev.X), naive.click_probability(ev.X, ev.theta)
+    if has_truth:
+        train_rows = load_rows(con, "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown",
+                               split.train[0], split.train[-1])
+        truth_train = training_set(train_rows, spec, curve, label=column(train_rows, "truth_attractiveness"))
+        truth_valid = training_set(valid_rows, spec, curve, label=column(valid_rows, "truth_attractiveness"))
+        scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical).score(ev.X)
+    truth = column(eval_rows, "truth_attractiveness") if has_truth else None
+    results, tables = evaluate_variants(
+        scores=scores, probs=probs, clicks=ev.label, positions=ev.position, groups=ev.group,
+        segments=eval_rows.column("segment").fill_null("anonymous").to_numpy(zero_copy_only=False).astype(str),
+        exploration=column(eval_rows, "is_exploration", bool), propensity=column(eval_rows, "propensity"),
+        truth=truth, seed=seed,
+    )
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        execute(con, "DELETE FROM ranker_evaluation WHERE model_id = ?", [model["model_id"]])
+        rows = pa.Table.from_pylist([{"model_id": model["model_id"], **r} for r in results],
+                                    schema=pa.schema([("model_id", pa.string()), ("variant", pa.string()), ("metric", pa.string()),
+                                                      ("slice", pa.string()), ("value", pa.float64())]))
+        con.register("ranker_evaluation_rows_", rows)
+        execute(con, "INSERT INTO ranker_evaluation SELECT * FROM ranker_evaluation_rows_")
+        con.unregister("ranker_evaluation_rows_")
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+    headline = {f"{r['variant']}/{r['metric']}": r["value"] for r in results if r["slice"] == "all"}
+    meta: dict[str, Any] = {"model_id": model["model_id"], "truth_available": has_truth, **split.describe()}
+    meta |= {k: round(float(v), 5) for k, v in headline.items() if v is not None and np.isfinite(v)}
+    if has_truth and {"model/truth_ndcg@10", "naive/truth_ndcg@10", "ceiling/truth_ndcg@10"} <= headline.keys():
+        gap = headline["ceiling/truth_ndcg@10"] - headline["naive/truth_ndcg@10"]
+        meta["gap_closed"] = round((headline["model/truth_ndcg@10"] - headline["naive/truth_ndcg@10"]) / gap, 4) if gap > 0 else None
+    for name, md in tables.items():
+        meta[name] = dg.MetadataValue.md(md)
+    return meta
+
+
+@dg.asset(
+    group_name="model", pool=WAREHOUSE_POOL, kinds={"lightgbm", "scikit-learn"},
+    code_version=sql_code_version("model/ranker_rows", tables=["ranker_evaluation"]),
+    deps=[ctr_ranker],
+    description="The latest ranker on the held-out days: AUC, log loss, NDCG@5/10, reliability and ECE by position "
+    "bucket and segment, IPS/SNIPS on exploration traffic, and on simulated logs NDCG@10 against the truth next to "
+    "the logging ranker, a naive model and a model trained on the truth.",
+)
+def ranker_evaluation(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        meta = build_evaluation(con, pipeline)
+    return dg.MaterializeResult(metadata=meta)
+
+
+# ------------------------------------------------------------------ registry
+
+
+def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
+    ensure_schema(con)
+    model = latest_model(con)
+    split = temporal_split(con, pipeline)
+    policy = sampler_policy(pipeline.ranking_sampler, "ranking")
+    metrics = {f"{r['variant']}/{r['metric']}": r["value"]
+               for r in query_dicts(con, "metadata/evaluation_headline", {"model_id": model["model_id"]})}
+    info = json.loads(model["config"])
+    row = {
+        "model_id": model["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "model_path": model["model_path"], "sampler_version": model["sampler_version"],
+        "sampler_policy_hash": policy.content_hash, "weight_policy": model["weight_policy"],
+        "training_partitions": ",".join(str(d) for d in split.train if model["train_first_day"] <= d <= model["train_last_day"]),
+        "eval_partitions": ",".join(str(d) for d in split.eval), "rows": model["rows"], "positives": model["positives"],
+        "data_fingerprint": model["data_fingerprint"], "position_handling": model["position_handling"],
+        "metrics": json.dumps(metrics, sort_keys=True), "dagster_run_id": info.get("dagster_run_id"),
+    }
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        execute(con, "DELETE FROM model_registry WHERE model_id = ?", [row["model_id"]])
+        con.register("model_registry_row_", pa.Table.from_pylist([row]))
+        execute(con, "INSERT INTO model_registry SELECT * FROM model_registry_row_")
+        con.unregister("model_registry_row_")
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+    meta = {k: v for k, v in row.items() if k not in ("metrics", "registered_at")}
+    meta["model_path"] = dg.MetadataValue.path(row["model_path"])
+    meta |= {k: round(float(v), 5) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    meta["models_registered"] = int(query_dicts(con, "metadata/registry_size")[0]["models"])
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+@dg.asset(
+    group_name="model", pool=WAREHOUSE_POOL, kinds={"duckdb"},
+    code_version=sql_code_version(tables=["model_registry"]),
+    deps=[ctr_ranker, ranker_evaluation],
+    description="One row per trained model: sampler version and policy hash, weight policy, training partitions, "
+    "row counts, data fingerprint, metrics, model path.",
+)
+def model_registry(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        meta = build_registry(con, pipeline)
+    return dg.MaterializeResult(metadata=meta)

@@ -1,0 +1,2 @@
+-- How many models the registry holds.
+SELECT count(*) AS models FROM model_registry;

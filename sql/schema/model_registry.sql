@@ -1,0 +1,16 @@
+CREATE TABLE IF NOT EXISTS model_registry (
+    model_id VARCHAR PRIMARY KEY,
+    registered_at TIMESTAMP NOT NULL,
+    model_path VARCHAR NOT NULL,
+    sampler_version VARCHAR,
+    sampler_policy_hash VARCHAR,
+    weight_policy VARCHAR,
+    training_partitions VARCHAR NOT NULL,   -- comma list of days
+    eval_partitions VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    positives BIGINT NOT NULL,
+    data_fingerprint VARCHAR NOT NULL,
+    position_handling VARCHAR NOT NULL,
+    metrics VARCHAR NOT NULL,               -- JSON: headline metrics of ranker_evaluation
+    dagster_run_id VARCHAR
+);
