@@ -33,6 +33,7 @@ def run_seed(seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp) / "logs"
         os.environ["RECSYS_HOME"] = str(Path(tmp) / "home")
+        os.environ["RECSYS_LOGS"] = str(logs)  # the model layer reads the simulator's truth next to the logs
         config = SimulatorConfig(seed=seed, days=args.days, requests_per_day=args.requests_per_day, **sim_overrides)
         t0 = time.perf_counter()
         simulate(config, logs)

@@ -7,16 +7,14 @@ instance); asset modules never import it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime as dt
 import os
 import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 from recsys_assets.settings import REPO_ROOT
-
 
 # ------------------------------------------------------------------ progress
 
@@ -31,7 +29,7 @@ class ProgressBar:
 
     def update(self, fraction: float, note: str = "") -> None:
         fraction = min(max(fraction, 0.0), 1.0)
-        filled = int(round(fraction * self.width))
+        filled = round(fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         line = f"{self.label} [{bar}] {fraction:5.1%} {time.perf_counter() - self.t0:6.1f}s {note}"
         if self.tty:
@@ -153,12 +151,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from recsys_assets.definitions import build_definitions
     from recsys_assets.partitions import daily_partitions
-    from recsys_assets.runner import execute, plan
+    from recsys_assets.runner import execute, plan, reap_dead_runs
     from recsys_assets.summary import print_summary
 
     defs = build_definitions()
     keys = daily_partitions().get_partition_keys()
-    steps = plan(defs, keys)
+    selection = None
+    if args.select:
+        try:
+            selection = set(dg.AssetSelection.from_string(args.select).resolve(defs.resolve_asset_graph()))
+        except Exception as exc:  # noqa: BLE001 - a bad selection string is a usage error
+            print(f"recsys run: --select {args.select!r}: {exc}", file=sys.stderr)
+            return 2
+        if not selection:
+            print(f"recsys run: --select {args.select!r} matches no asset", file=sys.stderr)
+            return 2
+    steps = plan(defs, keys, selection)
     run_config = {"ops": {"raw_logs": {"config": {"simulator": _parse_sets(args.set), "resimulate": args.resimulate}}}}
     bar = ProgressBar("recsys run")
     t0 = time.perf_counter()
@@ -170,11 +178,45 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.update(i / n, f"FAILED {step.label()[:60]}")
 
     with dg.DagsterInstance.get() as instance:
+        for run_id in reap_dead_runs(instance):
+            print(f"freed the duckdb pool slot of run {run_id}: its `recsys run` process is gone", file=sys.stderr)
         outcomes = execute(defs, steps, instance, run_config, on_step)
     ok = all(o.success for o in outcomes) and len(outcomes) == len(steps)
     bar.done("done" if ok else "stopped")
     print_summary(outcomes, time.perf_counter() - t0, keys)
     return 0 if ok else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Materialize sampler_comparison on the warehouse `recsys run` built, then print it."""
+    if args.arms:
+        os.environ["RECSYS_COMPARE_ARMS"] = args.arms
+    run_args = argparse.Namespace(logs=args.logs, start=args.start, end=args.end, set=[], resimulate=False,
+                                  select="sampler_comparison")
+    code = cmd_run(run_args)
+    if code != 0:
+        print("recsys compare: the comparison did not run; build the warehouse first with `recsys run`", file=sys.stderr)
+        return code
+    import duckdb
+
+    from recsys_assets.ranker.comparison import display_rows
+    from recsys_assets.settings import load_settings
+    from recsys_assets.sql import query_dicts
+
+    con = duckdb.connect(str(load_settings().warehouse), read_only=True)
+    try:
+        rows = query_dicts(con, "metadata/latest_comparison")
+    finally:
+        con.close()
+    columns, table = display_rows(rows)
+    widths = {c: max(len(c), *(len(str(line[c])) for line in table)) for c in columns}
+    print()
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for line in table:
+        print("  ".join(str(line[c]).ljust(widths[c]) for c in columns))
+    print()
+    print(textwrap.fill(rows[0]["recommendation"].replace("**", ""), width=100))
+    return 0
 
 
 # ------------------------------------------------------------------ main
@@ -208,7 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", help="day after the last, YYYY-MM-DD (default RECSYS_END_DATE)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="simulator parameter (repeatable)")
     run.add_argument("--resimulate", action="store_true", help="simulate again even if logs exist")
+    run.add_argument("--select", help="only these assets, a Dagster asset selection, e.g. '+ctr_labels' (it and "
+                     "everything upstream) or 'group:clean or group:snapshots' (default: every asset)")
     run.set_defaults(func=cmd_run)
+
+    cmp = sub.add_parser("compare", help="train the ranker under every comparison arm (sampler, weights, position "
+                         "handling) on the built warehouse, rank them with intervals and print a recommendation")
+    cmp.add_argument("--arms", help="comma list of arm names (default: every arm in policies/comparison and "
+                     "$RECSYS_POLICY_DIR/comparison)")
+    cmp.add_argument("--logs", help="logs directory, as for `recsys run`")
+    cmp.add_argument("--start", help="first day, as for `recsys run`")
+    cmp.add_argument("--end", help="day after the last, as for `recsys run`")
+    cmp.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import dagster as dg
 
-from recsys_assets.assets import clean, labels, metrics, model, negatives, snapshots, sources
+from recsys_assets.assets import (
+    clean,
+    comparison,
+    labels,
+    metrics,
+    model,
+    negatives,
+    reports,
+    snapshots,
+    sources,
+)
 from recsys_assets.checks import clean_checks, sampler_checks
 from recsys_assets.config import PipelineConfig
 from recsys_assets.resources import warehouse_from_settings
+from recsys_assets.schedules import jobs, schedules
+from recsys_assets.sensors import sensors
 from recsys_assets.settings import load_settings
 
 
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([sources, clean, snapshots, labels, negatives, metrics, model]),
+        assets=dg.load_assets_from_modules([sources, clean, snapshots, labels, negatives, metrics, model, comparison, reports]),
         asset_checks=dg.load_asset_checks_from_modules([clean_checks, sampler_checks]),
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
         resources={
             "warehouse": warehouse_from_settings(settings),
             "pipeline": PipelineConfig.from_env(),

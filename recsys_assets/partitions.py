@@ -16,14 +16,17 @@ from recsys_assets.settings import Settings, load_settings
 
 
 def daily_partitions(settings: Settings | None = None) -> dg.DailyPartitionsDefinition:
+    """Days from RECSYS_START_DATE to RECSYS_END_DATE (exclusive). Without an end date the
+    range is open: a new day's partition appears once the day is over, so a long-running
+    `dg dev` and its daily schedule keep up without a reload."""
     settings = settings or load_settings()
     end = settings.end_date
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    if end is None or end > tomorrow:
+    if end is not None and end > tomorrow:
         end = tomorrow
     return dg.DailyPartitionsDefinition(
         start_date=settings.start_date.isoformat(),
-        end_date=end.isoformat(),
+        end_date=end.isoformat() if end is not None else None,
         end_offset=0,
     )
 

@@ -1,6 +1,6 @@
 """Where policy files live: the packaged defaults and the user's folder (RECSYS_POLICY_DIR).
 
-Both hold ``weights/*.yaml`` and ``samplers/*.yaml``. A user file with the same policy
+Both hold ``weights/*.yaml``, ``samplers/*.yaml`` and ``comparison/*.yaml``. A user file with the same policy
 name as a packaged one replaces it.
 """
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
+from recsys_assets.comparison_policy import ComparisonArm, parse_comparison_arm
 from recsys_assets.sampler_policy import SamplerPolicy, parse_sampler_policy
+from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
 from recsys_assets.weight_policy import PolicyError, WeightPolicy, parse_weight_policy
 
 
@@ -56,3 +57,12 @@ def sampler_policy(name: str, kind: str | None = None) -> SamplerPolicy:
     if kind is not None and policy.kind != kind:
         raise PolicyError(f"sampler policy {name!r} is a {policy.kind} policy, not {kind}")
     return policy
+
+
+def comparison_arms() -> dict[str, ComparisonArm]:
+    """The arms of the sampler comparison: packaged ones, then the user's (same name replaces)."""
+    found: dict[str, ComparisonArm] = {}
+    for path in policy_files("comparison"):
+        arm = parse_comparison_arm(path)
+        found[arm.name] = arm
+    return found

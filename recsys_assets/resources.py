@@ -63,7 +63,9 @@ class WarehouseResource(DuckDBResource):
     spill_directory: str = Field(default="", description="DuckDB temp_directory for spilling; '' = next to the file.")
 
     @contextmanager
-    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def get_connection(self, lock_timeout_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection in UTC with the project's macros; closed however the body ends.
+        ``lock_timeout_seconds`` overrides how long to wait for a locked file (sensors wait less)."""
         if self.database != ":memory:":
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         config: dict = {"custom_user_agent": "recsys-assets", "memory_limit": self.memory_limit, **self.connection_config}
@@ -72,7 +74,8 @@ class WarehouseResource(DuckDBResource):
         if self.spill_directory:
             Path(self.spill_directory).mkdir(parents=True, exist_ok=True)
             config["temp_directory"] = self.spill_directory
-        conn = connect_with_wait(self.database, config, self.lock_timeout_seconds)
+        timeout = self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
+        conn = connect_with_wait(self.database, config, timeout)
         try:
             conn.execute("SET TimeZone = 'UTC'").fetchall()
             run_sql(conn, "macros")

@@ -11,11 +11,18 @@ Dagster run on the instance (DAGSTER_HOME), so the UI shows them.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
+
+RUNNER_TAG = "recsys/runner"
+PID_TAG = "recsys/pid"
+HOST_TAG = "recsys/host"
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def plan(defs: dg.Definitions, partition_keys: Sequence[str], selection: set[dg.
         stage[key] = max((stage[p] + int(_needs_later_stage(graph, key, p)) for p in parents), default=0)
     keys = [k for k in graph.toposorted_asset_keys if selection is None or k in selection]
     steps: list[Step] = []
-    for s in sorted(set(stage[k] for k in keys)):
+    for s in sorted({stage[k] for k in keys}):
         members = [k for k in keys if stage[k] == s]
         unpartitioned = tuple(k for k in members if graph.get(k).partitions_def is None)
         partitioned = tuple(k for k in members if graph.get(k).partitions_def is not None)
@@ -93,7 +100,7 @@ def execute(
             resources=resources,
             run_config=wanted_config,
             raise_on_error=False,
-            tags={"recsys/runner": "recsys run"},
+            tags={RUNNER_TAG: "recsys run", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
         )
         failed = [
             f"{e.asset_key.to_user_string()}:{e.check_name}"
@@ -123,3 +130,36 @@ def _error_text(result: dg.ExecuteInProcessResult) -> str:
                 texts.append(error.message.strip())
                 error = error.cause
     return "\n".join(texts)
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.is_file():  # Linux: a zombie (state Z) has exited
+        return stat.read_text().split(") ", 1)[-1][:1] != "Z"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs of `recsys run` on this host whose process is gone (killed, crashed): mark them
+    failed and free the concurrency-pool slots they still hold, so later runs do not wait
+    forever for the duckdb pool. Returns the run ids reaped."""
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED],
+        tags={RUNNER_TAG: "recsys run"},
+    ))
+    reaped = []
+    for record in records:
+        run = record.dagster_run
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if run.tags.get(HOST_TAG) != socket.gethostname() or not pid or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"the `recsys run` process {pid} that ran it is gone (killed or crashed)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped

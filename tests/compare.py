@@ -10,7 +10,7 @@ from reference import Reference, Tables
 CONTEXT_COLUMNS = ("ineligible_reason", "u_clicks", "u_purchases", "uc_clicks", "uc_purchases", "ui_clicks",
                    "ui_prior_impressions", "i_impressions", "i_clicks", "i_purchases", "q_clicks", "qc_clicks",
                    "qi_clicks", "uc_recent_clicks", "qc_recent_clicks", "history_max_ts")
-FLOAT_COLUMNS = ("u_hours_since_click", "item_age_days", "i_exposure", "uc_exposure", "qc_exposure")
+FLOAT_COLUMNS = ("u_hours_since_click", "item_age_days", "i_exposure", "uc_exposure", "qc_exposure", "price_rel")
 
 
 def _same(a, b) -> bool:
@@ -44,7 +44,7 @@ def mismatches(con, days: list[dt.date], weights, **windows) -> list[str]:
                     problems.append(f"{what} {k} {c}: reference {exp[k][c]!r} vs sql {act[k][c]!r}")
 
     for day in days:
-        by_ri = lambda r: (r["request_id"], r["item_id"])  # noqa: E731
+        by_ri = lambda r: (r["request_id"], r["item_id"])
         compare(f"impression_context {day}", by_ri, ref.context(day),
                 _rows(con, "SELECT * FROM impression_context WHERE day = ?", [day]), CONTEXT_COLUMNS + FLOAT_COLUMNS)
         rows, excluded = ref.ctr(day)

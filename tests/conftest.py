@@ -12,10 +12,10 @@ import os
 os.environ.setdefault("RECSYS_START_DATE", "2026-01-01")
 os.environ.setdefault("RECSYS_END_DATE", "2026-02-01")
 
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
+import shutil
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 

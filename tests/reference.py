@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -127,6 +129,17 @@ class Reference:
         return by, exp_by, start
 
     @functools.cache  # noqa: B019
+    def category_median_log_price(self, day: dt.date) -> dict[str, float]:
+        """Median log(1 + price) per category over the item states in force when the day starts."""
+        start = dt.datetime.combine(day, dt.time())
+        by_cat = defaultdict(list)
+        for item in self.versions:
+            s = self.item_asof(item, start)
+            if s is not None and s["price"] is not None and s["category"] is not None:
+                by_cat[s["category"]].append(math.log1p(s["price"]))
+        return {c: statistics.median(v) for c, v in by_cat.items()}
+
+    @functools.cache  # noqa: B019
     def context(self, day: dt.date) -> list[dict]:
         """Features per impression; events are looked up by user, item or query, then filtered by time."""
         by, exp_by, day_start = self._history(day)
@@ -159,7 +172,10 @@ class Reference:
             user, item = q["user_id"], i["item_id"]
             qk = q["query"].strip().lower() if q["query"] is not None else None
             used = []
+            median = self.category_median_log_price(day).get(cat) if s is not None else None
             row = {"request_id": i["request_id"], "item_id": item, "ineligible_reason": reason,
+                   "price_rel": math.log1p(s["price"]) - median if s and s["price"] is not None
+                   and median is not None else None,
                    "item_age_days": (T - s["first_seen"]).total_seconds() / 86400 if s else None}
             if user is not None:
                 ue = [e for e in by["user_id"][user] if T - self.H <= e["avail"] < T]

@@ -10,10 +10,10 @@ import sys
 import textwrap
 
 import pytest
-
 from direct import build_through_labels, connect
 from logbuilder import T0, at, minimal_logs, write_table
 from pipeline import materialize, metadata, sql
+
 from recsys_assets.simulator import SimulatorConfig, simulate
 
 DAY = "2026-01-05"
@@ -88,9 +88,9 @@ def test_late_events_are_not_lost_and_stale_partitions_are_detected(home):
     write_table(logs, "events", [_event("late", at(20), kind="purchase", recorded=at(days=2))], name="arrived-later.parquet")
     materialize(["raw_logs"])
     # the accounting check, run for every partition, now sees more raw rows than the partition holds
-    from recsys_assets.definitions import build_definitions
-
     from pipeline import resources
+
+    from recsys_assets.definitions import build_definitions
 
     defs = build_definitions()
     checks = [c for c in defs.asset_checks if any(k.name == "row_accounting_balances" and k.asset_key.to_user_string() == "events"
@@ -167,7 +167,7 @@ def test_every_injected_duplicate_is_caught(dirty_sim):
 def test_every_malformed_row_is_quarantined_with_its_reason(dirty_sim):
     dirt, con = dirty_sim
     bad = dirt["malformed"]
-    q = dict(((t, r), n) for t, r, n in con.execute("SELECT source_table, reason, count(*) FROM quarantine GROUP BY 1, 2").fetchall())
+    q = {(t, r): n for t, r, n in con.execute("SELECT source_table, reason, count(*) FROM quarantine GROUP BY 1, 2").fetchall()}
     imp = bad["impressions"]
     assert q[("impressions", "invalid_value:position")] == imp["position_zero"] + imp["position_negative"]
     assert q[("impressions", "missing_required:item_id")] == imp["null_item_id"]

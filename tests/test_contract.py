@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-import pyarrow as pa
 import pytest
-
-from logbuilder import T0, at, minimal_logs, write_csv, write_table
+from logbuilder import T0, at, minimal_logs, write_csv
 from pipeline import failure_text, materialize, sql
+
 from recsys_assets.logs import ContractError, inspect_logs
 
 DAY = "2026-01-05"

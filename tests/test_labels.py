@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from direct import build_through_labels, connect, rows
 from logbuilder import T0, at, write_table
+
 from recsys_assets.config import PipelineConfig
 
 DAYS = [dt.date(2026, 1, 5) + dt.timedelta(days=i) for i in range(9)]

@@ -9,12 +9,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from compare import mismatches
 from direct import build_through_labels, connect, rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from logbuilder import write_table
+
 from recsys_assets.policy_files import weight_policy
 from recsys_assets.simulator import SimulatorConfig, simulate
 
@@ -55,7 +55,7 @@ EDGES = [dt.timedelta(0), dt.timedelta(0), dt.timedelta(0), dt.timedelta(seconds
 def tie_heavy_logs(draw):
     n_items, n_users = 4, 3
     users = [f"u{k}" for k in range(n_users)]
-    t = lambda: D0 + dt.timedelta(minutes=draw(st.sampled_from(MINUTES)))  # noqa: E731
+    t = lambda: D0 + dt.timedelta(minutes=draw(st.sampled_from(MINUTES)))
     requests = []
     for r in range(draw(st.integers(2, 6))):
         requests.append({

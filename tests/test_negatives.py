@@ -5,31 +5,25 @@ stops the blocking invariant check before anything downstream runs."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import os
 import re
-import shutil
+import subprocess
+import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
-
 from direct import build_negatives_and_metrics, build_through_labels, connect, rows
 from logbuilder import T0, at, write_table
+from scenarios import DEFAULT_RETRIEVAL, broken_retrieval_policy_run, write_policy
+
 from recsys_assets.config import PipelineConfig
 from recsys_assets.policy_files import sampler_policy
 from recsys_assets.sampler_policy import parse_sampler_policy
-from recsys_assets.settings import PACKAGED_POLICY_DIR
 from recsys_assets.weight_policy import PolicyError
 
 D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
-DEFAULT_RETRIEVAL = (PACKAGED_POLICY_DIR / "samplers" / "retrieval-default.yaml").read_text()
-
-
-def write_policy(folder: Path, text: str, name: str = "custom.yaml") -> Path:
-    (folder / "samplers").mkdir(parents=True, exist_ok=True)
-    path = folder / "samplers" / name
-    path.write_text(text)
-    return path
 
 
 # ------------------------------------------------------------------ policy files
@@ -55,23 +49,24 @@ def test_bad_policy_files_fail_with_file_and_rule(tmp_path, edit, message):
     assert str(path) in str(err.value) and message in str(err.value)
 
 
+def _code_versions(env: dict[str, str]) -> dict[str, str]:
+    """Code versions as a freshly loaded code location sees them (what `dg dev` shows after a reload)."""
+    script = ("import json; from recsys_assets.definitions import defs; g = defs.resolve_asset_graph(); "
+              "print(json.dumps({k.to_user_string(): g.get(k).code_version for k in g.get_all_asset_keys()}))")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_a_policy_edit_is_a_new_version_and_a_new_code_version(tmp_path, monkeypatch):
-    import importlib
-
-    from recsys_assets.assets import negatives
-
     before = sampler_policy("retrieval-default")
-    old_code = negatives.retrieval_negatives.code_versions_by_key[negatives.retrieval_negatives.key]
+    old = _code_versions(dict(os.environ))
     write_policy(tmp_path, DEFAULT_RETRIEVAL.replace("seed: 29", "seed: 30"), "retrieval-default.yaml")
     monkeypatch.setenv("RECSYS_POLICY_DIR", str(tmp_path))
     after = sampler_policy("retrieval-default")
     assert after.name == before.name and after.version != before.version
-    reloaded = importlib.reload(negatives)
-    try:
-        assert reloaded.retrieval_negatives.code_versions_by_key[reloaded.retrieval_negatives.key] != old_code
-    finally:
-        monkeypatch.delenv("RECSYS_POLICY_DIR")
-        importlib.reload(negatives)
+    new = _code_versions(dict(os.environ))
+    changed = {k for k in old if old[k] != new[k]}
+    assert changed == {"retrieval_negatives"}, changed  # the ranker trains on ranking negatives: unaffected
 
 
 # ------------------------------------------------------------------ sources draw what they claim
@@ -235,7 +230,9 @@ def test_filters_keep_out_every_kind_of_bad_negative(tmp_path):
                        "banned": "not_policy_blocked", "na_only": "visible_to_user", "adult": "visible_to_user",
                        "liked": "not_known_positive", "future": "not_known_at_request_time"}
     ranking = {r[0] for r in con.execute("SELECT item_id FROM ranking_negatives").fetchall()}
-    assert ranking == {"ok", "sibling"}  # 'liked' is a known positive of u1: not a ranking negative either
+    # 'liked' is a known positive of u1, but it was shown in this request and passed over: the
+    # ranking policy keeps every shown no-click (a known-positive filter only guards retrieval).
+    assert ranking == {"ok", "sibling", "liked"}
 
 
 # ------------------------------------------------------------------ checks through Dagster
@@ -248,25 +245,7 @@ def _check_evaluations(result) -> dict[str, object]:
 
 
 def test_a_broken_policy_makes_the_drift_check_fail_with_a_readable_message(home, monkeypatch):
-    from pipeline import materialize
-    from recsys_assets.settings import load_settings
-    from recsys_assets.simulator import SimulatorConfig, simulate
-
-    logs = home / "logs"
-    shutil.rmtree(logs)
-    simulate(SimulatorConfig(days=4, requests_per_day=300, items=300, users=300, seed=9), logs)
-    days = [D1 + dt.timedelta(days=i) for i in range(4)]
-    load_settings().warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = connect(str(load_settings().warehouse))
-    build_through_labels(con, logs, days)
-    build_negatives_and_metrics(con, logs, days[:3])
-    con.close()
-    broken = DEFAULT_RETRIEVAL.replace("same_category:    {ratio: 0.25", "same_category:    {ratio: 0.02") \
-                              .replace("uniform:          {ratio: 0.2,", "uniform:          {ratio: 0.43,")
-    write_policy(home / "policies", broken, "retrieval-default.yaml")  # same name: overrides the packaged one
-    monkeypatch.setenv("RECSYS_POLICY_DIR", str(home / "policies"))
-    (result,) = materialize(["ranking_negatives", "retrieval_negatives", "sampler_metrics"], [days[3].isoformat()],
-                            raise_on_error=False)
+    result = broken_retrieval_policy_run(home, monkeypatch)
     checks = _check_evaluations(result)
     drift = checks["sampler_metrics:retrieval_sampler_drift"]
     assert not drift.passed and drift.severity.value == "ERROR"

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from recsys_assets.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.config import PipelineConfig
 from recsys_assets.logs import register_partition_sources, register_table_sources
 from recsys_assets.partitions import daily_partitions, day_bounds, window
@@ -122,6 +123,7 @@ def requests(context: dg.AssetExecutionContext, warehouse: WarehouseResource, pi
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="clean", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"}, code_version=_code_version("impressions"),
     deps=[raw_logs, dg.AssetDep(requests, partition_mapping=window(-2, 2))],
     description="Shown items per request and position, deduplicated, slate rules applied.",
@@ -131,6 +133,7 @@ def impressions(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="clean", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"}, code_version=_code_version("events"),
     deps=[raw_logs, dg.AssetDep(requests, partition_mapping=window(-PipelineConfig.from_env().attribution_days, 1))],
     description="Clicks, carts, purchases, hides, reports, returns: deduplicated, attributed, clock skew corrected.",
@@ -140,6 +143,7 @@ def events(context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipe
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="clean", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"}, code_version=_code_version("candidates"),
     deps=[raw_logs, requests, dg.AssetDep(impressions, partition_mapping=window(0, 1))],
     description="Generated candidates per request, shown or not (generated-but-not-shown are never labels).",

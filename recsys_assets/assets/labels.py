@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from recsys_assets.automation import LOOKBACK_DAYS, follow_upstream, refresh_within
 from recsys_assets.config import PipelineConfig
 from recsys_assets.partitions import daily_partitions, day_bounds, window
 from recsys_assets.policy_files import weight_policy
@@ -71,6 +72,7 @@ def _weights_for(pipeline: PipelineConfig):
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("labels/ctr_labels", "metadata/ctr_labels", tables=["ctr_labels", "label_exclusions"])
     + "-" + _WEIGHTS.content_hash,
@@ -91,6 +93,7 @@ def ctr_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS + _PIPELINE.conversion_window_days),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("labels/conversion_labels", "metadata/conversion_labels", tables=["conversion_labels"]),
     deps=[
@@ -107,6 +110,7 @@ def conversion_labels(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("labels/hide_labels", "metadata/hide_labels", tables=["hide_labels"]),
     deps=[ctr_labels, impression_context, outages, dg.AssetDep(events, partition_mapping=window(-1, 1))],
@@ -119,6 +123,7 @@ def hide_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS + _PIPELINE.return_window_days),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("labels/return_labels", "metadata/return_labels", tables=["return_labels"]),
     deps=[outages, dg.AssetDep(events, partition_mapping=window(0, _PIPELINE.return_window_days + 1))],
@@ -132,6 +137,7 @@ def return_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 
 @dg.asset(
+    automation_condition=follow_upstream(),
     group_name="labels", pool=WAREHOUSE_POOL, kinds={"duckdb"},
     code_version=sql_code_version("labels/multitask_labels", "metadata/multitask_labels"),
     deps=[ctr_labels, conversion_labels, hide_labels, return_labels],

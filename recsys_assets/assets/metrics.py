@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from recsys_assets.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.config import PipelineConfig
 from recsys_assets.partitions import daily_partitions, day_bounds
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
@@ -61,6 +62,7 @@ def build_sampler_metrics(con, logs_dir, pipeline: PipelineConfig, partition_key
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="metrics", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("metrics/sampler_metrics", "metadata/sampler_metrics", tables=["sampler_metrics"]),
     deps=[ranking_negatives, retrieval_negatives, impression_context, ctr_labels],

@@ -23,7 +23,7 @@ from recsys_assets.ranker.dataset import column, load_rows, training_set
 from recsys_assets.ranker.evaluation import evaluate_variants
 from recsys_assets.ranker.features import CATEGORICAL, NUMERIC, FeatureSpec, group_sizes
 from recsys_assets.ranker.position_bias import Curve, estimate_curves
-from recsys_assets.ranker.training import RankerConfig, train, train_on_truth
+from recsys_assets.ranker.training import Progress, RankerConfig, train, train_on_truth
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.settings import load_settings
 from recsys_assets.sql import arrow_query, execute, query_dicts
@@ -59,7 +59,7 @@ def temporal_split(con, pipeline: PipelineConfig) -> TemporalSplit:
 def ranker_config(pipeline: PipelineConfig, **overrides: Any) -> RankerConfig:
     values = {"position_handling": pipeline.ranker_position_handling, "use_weights": pipeline.ranker_use_weights,
               "threads": pipeline.ranker_threads, "learning_rate": pipeline.ranker_learning_rate,
-              "num_leaves": pipeline.ranker_num_leaves}
+              "num_leaves": pipeline.ranker_num_leaves, "max_rounds": pipeline.ranker_max_rounds}
     return RankerConfig(**(values | overrides))
 
 
@@ -143,7 +143,7 @@ def position_bias(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.
 # ------------------------------------------------------------------ ranker
 
 
-def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None) -> dict[str, Any]:
+def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: Progress | None = None) -> dict[str, Any]:
     ensure_schema(con)
     settings = load_settings()
     split = temporal_split(con, pipeline)
@@ -159,7 +159,11 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None) -> di
     spec = FeatureSpec.fit(train_rows)
     categorical = list(range(len(spec.numeric), len(spec.names)))
     load_seconds = time.perf_counter() - t0
-    ranker = train(config, training_set(train_rows, spec, curve), training_set(valid_rows, spec, curve), categorical)
+    if log:
+        log(f"training on {train_rows.num_rows} rows of {split.train[0]}..{split.train[-1]} "
+            f"({config.position_handling}), validating on {split.valid}")
+    ranker = train(config, training_set(train_rows, spec, curve), training_set(valid_rows, spec, curve), categorical,
+                   spec.names, progress=log)
     train_seconds = time.perf_counter() - t0 - load_seconds
     lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": split.train[-1]})[0]
     fingerprint = hashlib.sha256(
@@ -177,7 +181,7 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None) -> di
         "model_id": model_id, "trained_at": trained_at, "model_path": str(path),
         "position_handling": config.position_handling, "training_rows": config.training_rows,
         "train_first_day": split.train[0], "train_last_day": split.train[-1], "valid_day": split.valid,
-        "rows": train_rows.num_rows, "positives": int(labels.sum()), "groups": int(len(group_sizes(train_rows.column("request_id")))),
+        "rows": train_rows.num_rows, "positives": int(labels.sum()), "groups": len(group_sizes(train_rows.column("request_id"))),
         "best_iteration": ranker.best_iteration, "sampler_version": lineage["sampler_versions"],
         "weight_policy": lineage["weight_policies"], "data_fingerprint": fingerprint,
         "config": json.dumps(info | {"config": str(config)}, default=str),
@@ -219,7 +223,7 @@ def _ranker_code_version() -> str:
 )
 def ctr_ranker(context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        meta = build_ranker(con, pipeline, context.run.run_id)
+        meta = build_ranker(con, pipeline, context.run.run_id, log=context.log.info)
     return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(meta["data_fingerprint"]))
 
 
@@ -233,7 +237,7 @@ def latest_model(con) -> dict[str, Any]:
     return rows[0]
 
 
-def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0) -> dict[str, Any]:
+def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress | None = None) -> dict[str, Any]:
     ensure_schema(con)
     settings = load_settings()
     model = latest_model(con)
@@ -254,14 +258,14 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0) -> dict[str, 
     naive_rows = load_rows(con, "all_shown", split.train[0], split.train[-1])
     naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
                                   "use_weights": False}),
-                  training_set(naive_rows, spec, curve), va, categorical)
+                  training_set(naive_rows, spec, curve), va, categorical, spec.names, progress=log, label="naive baseline")
     scores["naive"], probs["naive"] = naive.score(ev.X), naive.click_probability(ev.X, ev.theta)
     if has_truth:
         train_rows = load_rows(con, "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown",
                                split.train[0], split.train[-1])
         truth_train = training_set(train_rows, spec, curve, label=column(train_rows, "truth_attractiveness"))
         truth_valid = training_set(valid_rows, spec, curve, label=column(valid_rows, "truth_attractiveness"))
-        scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical).score(ev.X)
+        scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical, progress=log).score(ev.X)
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None
     results, tables = evaluate_variants(
         scores=scores, probs=probs, clicks=ev.label, positions=ev.position, groups=ev.group,
@@ -301,9 +305,10 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0) -> dict[str, 
     "bucket and segment, IPS/SNIPS on exploration traffic, and on simulated logs NDCG@10 against the truth next to "
     "the logging ranker, a naive model and a model trained on the truth.",
 )
-def ranker_evaluation(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
+def ranker_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                      pipeline: PipelineConfig) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        meta = build_evaluation(con, pipeline)
+        meta = build_evaluation(con, pipeline, log=context.log.info)
     return dg.MaterializeResult(metadata=meta)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from recsys_assets.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.config import PipelineConfig
 from recsys_assets.partitions import daily_partitions, day_bounds, window
 from recsys_assets.policy_files import sampler_policy
@@ -46,6 +47,7 @@ def build_ranking_negatives(con, pipeline: PipelineConfig, partition_key: str, p
     ensure_schema(con)
     t0 = time.perf_counter()
     run_sql(con, "negatives/known_positives", params)
+    run_sql(con, "negatives/ranking_candidates", params)
     write_atomically(con, "negatives/ranking_negatives", params)
     seconds = time.perf_counter() - t0
     meta = {k: v for r in query_dicts(con, "metadata/ranking_negatives", {"day": params["day"]}) for k, v in r.items()}
@@ -78,8 +80,9 @@ _RETRIEVAL = sampler_policy(_PIPELINE.retrieval_sampler, "retrieval")
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="negatives", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("negatives/known_positives", "negatives/ranking_negatives",
+    code_version=sql_code_version("negatives/known_positives", "negatives/ranking_candidates", "negatives/ranking_negatives",
                                   "metadata/ranking_negatives", tables=["ranking_negatives"])
     + "-" + _RANKING.content_hash,
     deps=[ctr_labels, impression_context, dg.AssetDep(events, partition_mapping=window(-_PIPELINE.history_days - 1, 1))],
@@ -94,6 +97,7 @@ def ranking_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="negatives", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("negatives/known_positives", "negatives/retrieval_negatives",
                                   "metadata/retrieval_negatives", tables=["retrieval_negatives", "sampler_draws"])

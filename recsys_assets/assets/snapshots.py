@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from recsys_assets.automation import LOOKBACK_DAYS, follow_upstream, refresh_within
 from recsys_assets.config import PipelineConfig
 from recsys_assets.partitions import daily_partitions, day_bounds, window
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
@@ -29,6 +30,7 @@ def _rows_meta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @dg.asset(
+    automation_condition=follow_upstream(),
     group_name="snapshots", pool=WAREHOUSE_POOL, deps=[items], kinds={"duckdb"},
     code_version=sql_code_version("snapshots/item_state", "metadata/item_state", tables=["item_state"]),
     description="Item state as bitemporal SCD intervals [valid_from, valid_to): what was known about each item when.",
@@ -57,6 +59,7 @@ def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) 
 
 
 @dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
     code_version=sql_code_version("snapshots/impression_context", "metadata/impression_context",
                                   tables=["impression_context"]),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from recsys_assets.logs import inspect_logs, register_sources
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
@@ -30,7 +31,7 @@ class LogsConfig(dg.Config):
     """Run config of ``raw_logs``. Simulator settings apply only when RECSYS_LOGS is unset."""
 
     resimulate: bool = False
-    simulator: dict[str, str] = {}  # SimulatorConfig field -> value, e.g. {"position_bias": "1.5"}
+    simulator: dict[str, str] = Field(default_factory=dict)  # SimulatorConfig field -> value, e.g. {"position_bias": "1.5"}
 
 
 def simulator_config(overrides: dict[str, Any] | None = None):

@@ -49,7 +49,7 @@ def reliability(prob: np.ndarray, clicks: np.ndarray, bins: int = 10) -> tuple[l
         if len(chunk) == 0:
             continue
         pred, obs = float(prob[chunk].mean()), float(clicks[chunk].mean())
-        table.append({"bin": len(table) + 1, "rows": int(len(chunk)), "predicted": pred, "observed": obs})
+        table.append({"bin": len(table) + 1, "rows": len(chunk), "predicted": pred, "observed": obs})
         ece += len(chunk) / len(prob) * abs(pred - obs)
     return table, float(ece)
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NUMERIC = (
-    "log_price", "item_age_days",
+    "log_price", "price_rel", "item_age_days",
     "u_clicks", "u_purchases", "u_hours_since_click",
     "uc_clicks", "uc_purchases", "uc_share", "uc_exposure", "uc_ctr_exposure",
     "ui_clicks", "ui_prior_impressions",
@@ -26,6 +26,10 @@ NUMERIC = (
 )
 CATEGORICAL = ("category", "surface", "device", "segment", "region", "brand")
 MAX_CATEGORIES = 1000
+# Features whose larger values can only mean more relevance (LightGBM monotone constraints):
+# rates of past clicks per exposure and shares of past clicks.
+MONOTONE_INCREASING = frozenset({"i_ctr", "i_ctr_exposure", "uc_share", "uc_ctr_exposure", "qc_share", "qc_ctr_exposure",
+                                 "qi_share"})
 
 
 @dataclass

@@ -71,7 +71,7 @@ def exploration_fit(positions: np.ndarray, clicks: np.ndarray, visibility: np.nd
     k = np.arange(1, len(visibility) + 1, dtype=float)
     n = np.bincount(positions - 1, minlength=len(k))[: len(k)].astype(float)
     c = np.bincount(positions - 1, weights=clicks, minlength=len(k))[: len(k)]
-    shape = lambda eta: visibility / visibility[0] * k ** -eta  # noqa: E731
+    shape = lambda eta: visibility / visibility[0] * k ** -eta
 
     def nll(eta: float) -> float:
         s = shape(eta)

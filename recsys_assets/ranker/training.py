@@ -22,6 +22,7 @@ recalibrates models trained on downsampled negatives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,6 +30,9 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from recsys_assets.ranker.features import MONOTONE_INCREASING
+
+Progress = Callable[[str], None]
 PositionHandling = Literal["examination", "lambdarank_position", "ipw", "none", "lambdarank"]
 POINTWISE = ("examination", "none")
 
@@ -43,6 +47,7 @@ class RankerConfig:
     num_leaves: int = 7
     min_data_in_leaf: int = 200
     feature_fraction: float = 0.7
+    monotone: bool = True  # constrain the rate and share features to increase relevance
     max_rounds: int = 1500
     early_stopping_rounds: int = 50
     seed: int = 1
@@ -115,10 +120,30 @@ class TrainedRanker:
         return _sigmoid(z)
 
 
-def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int]) -> TrainedRanker:
+def _callbacks(config: RankerConfig, progress: Progress | None, label: str) -> list:
+    callbacks = [lgb.early_stopping(config.early_stopping_rounds, verbose=False)]
+    if progress is not None:
+        every = max(config.max_rounds // 20, 25)
+
+        def report(env: lgb.callback.CallbackEnv) -> None:
+            if (env.iteration + 1) % every == 0 and env.evaluation_result_list:
+                _, metric, value, _ = env.evaluation_result_list[0][:4]
+                progress(f"{label}: iteration {env.iteration + 1}/{env.end_iteration}, validation {metric} {value:.5f}")
+
+        callbacks.append(report)
+    return callbacks
+
+
+def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
+          feature_names: list[str] | None = None, progress: Progress | None = None,
+          label: str = "ranker") -> TrainedRanker:
     """Fit the ranker; early stopping on the validation day's click log-likelihood under the
-    examination model (for examination) or its click NDCG@10 (for the lambdarank variants)."""
+    examination model (for examination) or its click NDCG@10 (for the lambdarank variants).
+    ``progress`` receives a line every few boosting rounds (Dagster's logger in the assets)."""
     params = config.lgb_params()
+    if config.monotone and feature_names:
+        params["monotone_constraints"] = [1 if n in MONOTONE_INCREASING else 0 for n in feature_names]
+        params["monotone_constraints_method"] = "advanced"
     weight = train_set.weight if config.use_weights else np.ones_like(train_set.weight)
     if config.position_handling in POINTWISE:
         examined = config.position_handling == "examination"
@@ -132,7 +157,7 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
             return "examination_loglik", examination_loglik(valid_theta, valid.label, preds), True
 
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata], feval=feval,
-                            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+                            callbacks=_callbacks(config, progress, label))
     else:
         if config.position_handling == "ipw":
             weight = np.where(train_set.label > 0, weight * np.minimum(1.0 / train_set.theta, config.ipw_clip), weight)
@@ -142,20 +167,21 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
                            categorical_feature=categorical, free_raw_data=False)
         vdata = lgb.Dataset(valid.X, valid.label, group=valid.group, reference=data, categorical_feature=categorical)
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
-                            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+                            callbacks=_callbacks(config, progress, label))
     ranker = TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
     ranker.calibration = calibrate(ranker, valid)
     return ranker
 
 
-def train_on_truth(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int]) -> TrainedRanker:
+def train_on_truth(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
+                   progress: Progress | None = None) -> TrainedRanker:
     """The ceiling: the same rows and features, labelled with the true attractiveness
     (simulated logs only), least squares, early stopping on the validation day's truth."""
     params = config.lgb_params() | {"objective": "regression", "metric": "l2"}
     data = lgb.Dataset(train_set.X, train_set.label, categorical_feature=categorical, free_raw_data=False)
     vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
     booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
-                        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+                        callbacks=_callbacks(config, progress, "ceiling (trained on the truth)"))
     return TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
 
 

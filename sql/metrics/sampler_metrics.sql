@@ -77,17 +77,17 @@ scalars AS (
     FROM sm_rows r JOIN sm_positives p USING (sampler) WHERE p.positives > 0 GROUP BY r.sampler
     UNION ALL SELECT sampler, 'zero_click_rate', '', avg(CASE WHEN popularity_bucket IS NULL THEN 1.0 ELSE 0.0 END)
         FROM sm_rows GROUP BY sampler
-    UNION ALL SELECT sampler, 'weight', 'mean', avg(weight) FROM sm_rows GROUP BY sampler
+    UNION ALL SELECT sampler, 'weight', 'mean', avg(CAST(weight AS DECIMAL(18, 9))) FROM sm_rows GROUP BY sampler
     UNION ALL SELECT sampler, 'weight', 'p10', quantile_cont(weight, 0.1) FROM sm_rows GROUP BY sampler
     UNION ALL SELECT sampler, 'weight', 'p50', quantile_cont(weight, 0.5) FROM sm_rows GROUP BY sampler
     UNION ALL SELECT sampler, 'weight', 'p90', quantile_cont(weight, 0.9) FROM sm_rows GROUP BY sampler
     UNION ALL SELECT sampler, 'filter_rate', outcome, n / drawn FROM draws
         WHERE outcome NOT IN ('kept', 'shortfall', 'surplus') AND drawn > 0
     UNION ALL SELECT sampler, 'shortfall_rate', '', n / wanted FROM draws WHERE outcome = 'shortfall' AND wanted > 0
-    UNION ALL SELECT 'ranking', 'false_negative_estimate', '', avg(t.attractiveness)
+    UNION ALL SELECT 'ranking', 'false_negative_estimate', '', avg(CAST(t.attractiveness AS DECIMAL(18, 12)))
         FROM sm_rows r JOIN truth_attractiveness t ON t.request_id = r.request_id AND t.item_id = r.item_id
         WHERE r.sampler = 'ranking' HAVING count(*) > 0
-    UNION ALL SELECT 'retrieval', 'false_negative_estimate', '', avg(t.attractiveness)
+    UNION ALL SELECT 'retrieval', 'false_negative_estimate', '', avg(CAST(t.attractiveness AS DECIMAL(18, 12)))
         FROM sm_rows r JOIN truth_attractiveness t ON t.request_id = r.request_id AND t.item_id = r.item_id
         WHERE r.sampler = 'retrieval' HAVING count(*) > 0
     UNION ALL SELECT 'retrieval', 'false_negative_coverage', '',

@@ -26,7 +26,7 @@ rows AS (
 SELECT
     r.day, r.request_id, r.item_id, r.position, r.label, r.weight, r.negative_type, r.sampling_prob,
     c.is_exploration, c.propensity, c.segment, c.surface, c.device, c.region, c.category, c.brand,
-    ln(1 + coalesce(c.price, 0)) AS log_price,
+    ln(1 + coalesce(c.price, 0)) AS log_price, c.price_rel,
     c.item_age_days,
     c.u_clicks, c.u_purchases, c.u_hours_since_click,
     c.uc_clicks, c.uc_purchases, c.uc_clicks / (c.u_clicks + 1.0) AS uc_share,

@@ -50,13 +50,19 @@ SELECT
 FROM day_states d
 LEFT JOIN clicks c USING (item_id);
 
+-- The running sum is in item_id order and the total is its maximum, so the floating-point
+-- sums (and the draws) are the same on every run, whatever order the rows arrive in.
 CREATE OR REPLACE TEMP TABLE rn_popularity AS
+WITH running AS (
+    SELECT item_id, pop_weight, sum(pop_weight) OVER (ORDER BY item_id ROWS UNBOUNDED PRECEDING) AS cum
+    FROM rn_catalog
+)
 SELECT
     item_id,
-    pop_weight / sum(pop_weight) OVER () AS prob,
-    (sum(pop_weight) OVER (ORDER BY item_id ROWS UNBOUNDED PRECEDING) - pop_weight) / sum(pop_weight) OVER () AS cum_lo,
-    sum(pop_weight) OVER (ORDER BY item_id ROWS UNBOUNDED PRECEDING) / sum(pop_weight) OVER () AS cum_hi
-FROM rn_catalog;
+    pop_weight / max(cum) OVER () AS prob,
+    (cum - pop_weight) / max(cum) OVER () AS cum_lo,
+    cum / max(cum) OVER () AS cum_hi
+FROM running;
 
 CREATE OR REPLACE TEMP TABLE rn_exposed AS
 SELECT request_id, item_id, row_number() OVER (PARTITION BY request_id ORDER BY position) - 1 AS idx,

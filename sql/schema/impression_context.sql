@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS impression_context (
     subcategory VARCHAR,
     brand VARCHAR,
     price DOUBLE,
+    price_rel DOUBLE,                  -- log price minus the category's median log price when the day starts
     dedup_group VARCHAR,
     item_age_days DOUBLE,
     ineligible_reason VARCHAR,         -- NULL = eligible for this user and region at request_ts

@@ -23,6 +23,14 @@ LEFT JOIN users u ON u.user_id = q.user_id
 LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
 WHERE i.day = $day AND i.traffic = 'user';
 
+-- category price level: the median log price of the category over the item states in force
+-- (and known) when the day starts, so an item's price can be read relative to its category
+CREATE OR REPLACE TEMP TABLE ctx_category_price AS
+SELECT category, median(ln(1 + price)) AS median_log_price
+FROM item_state
+WHERE valid_from <= $start AND valid_to > $start AND price IS NOT NULL AND category IS NOT NULL
+GROUP BY category;
+
 CREATE OR REPLACE TEMP TABLE ctx_events AS
 SELECT
     e.user_id, e.item_id, e.type, greatest(e.ts, e.recorded_at) AS avail, s.category, lower(trim(q.query)) AS query_key
@@ -37,11 +45,12 @@ WHERE e.day BETWEEN $day - $history_days - 1 AND $day
 -- exposure: an impression's examination weight under a fixed prior, 1/position, and 0 when
 -- it was never scrolled into view (visible_ms = 0): clicks over exposure is an item CTR that
 -- does not penalize items the logging ranker kept low. A prior, not an estimate, so the
--- feature uses nothing learned from later data.
+-- feature uses nothing learned from later data. DECIMAL, so that sums are exact and a re-run
+-- gives the same bits whatever order the rows are summed in.
 CREATE OR REPLACE TEMP TABLE ctx_exposures AS
 SELECT
     i.item_id, q.user_id, lower(trim(q.query)) AS query_key, s.category, q.ts AS avail,
-    CASE WHEN i.visible_ms = 0 THEN 0.0 ELSE 1.0 / i.position END AS exposure
+    CAST(CASE WHEN i.visible_ms = 0 THEN 0.0 ELSE 1.0 / i.position END AS DECIMAL(18, 12)) AS exposure
 FROM impressions i
 JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - $popularity_days - 1 AND $day + 1
 LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
@@ -152,7 +161,7 @@ running AS (
         count(*) FILTER (WHERE type = 'exposure') OVER w AS impressions,
         count(*) FILTER (WHERE type = 'click') OVER w AS clicks,
         count(*) FILTER (WHERE type = 'purchase') OVER w AS purchases,
-        sum(exposure) OVER w AS exposure,
+        sum(exposure) OVER w AS running_exposure,
         max(t) FILTER (WHERE type <> 'probe') OVER w AS max_used
     FROM today
     WINDOW w AS (PARTITION BY item_id ORDER BY t, ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -162,7 +171,7 @@ SELECT
     r.impressions + coalesce(p.impressions, 0) AS i_impressions,
     r.clicks + coalesce(p.clicks, 0) AS i_clicks,
     r.purchases + coalesce(p.purchases, 0) AS i_purchases,
-    r.exposure + coalesce(p.exposure, 0) AS i_exposure,
+    r.running_exposure + coalesce(p.exposure, 0) AS i_exposure,
     greatest(r.max_used, p.max_used) AS max_used
 FROM running r
 LEFT JOIN prior_days p USING (item_id)
@@ -222,7 +231,7 @@ INSERT INTO impression_context
 SELECT
     b.day, b.request_id, b.item_id, b.position, b.request_ts, b.user_id, b.session_id, coalesce(b.surface, 'search'),
     b.query, b.device, b.region, b.segment, b.policy, b.is_exploration, b.propensity, b.visible_ms, b.source,
-    b.category, b.subcategory, b.brand, b.price, b.dedup_group,
+    b.category, b.subcategory, b.brand, b.price, ln(1 + b.price) - cp.median_log_price, b.dedup_group,
     epoch(b.request_ts - b.first_seen) / 86400.0,
     CASE
         WHEN NOT b.known_item THEN 'item_unknown'
@@ -244,6 +253,7 @@ SELECT
     coalesce(qi.qi_clicks, 0),
     greatest(u.max_used, it.max_used, qc.max_used)
 FROM ctx_base b
+LEFT JOIN ctx_category_price cp ON cp.category = b.category
 LEFT JOIN ctx_user u ON u.request_id = b.request_id
 LEFT JOIN ctx_user_category uc ON uc.request_id = b.request_id AND uc.category = b.category
 LEFT JOIN ctx_user_item ui ON ui.request_id = b.request_id AND ui.item_id = b.item_id

@@ -1,0 +1,195 @@
+"""Sampler comparison: which negatives make the best ranker, on the user's own logs.
+
+Every arm (``policies/comparison/*.yaml``, plus the user's folder) trains the ranker on
+the same training days, stops early on the same validation day and is evaluated on the
+same held-out days as ``ctr_ranker``. Only the training rows (which shown non-clicks are
+negatives), their weights and the position handling differ.
+"""
+
+import datetime as dt
+import hashlib
+import time
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys_assets.assets.labels import ctr_labels
+from recsys_assets.assets.model import load_curve, position_bias, ranker_config, temporal_split
+from recsys_assets.assets.negatives import negative_params
+from recsys_assets.assets.snapshots import impression_context
+from recsys_assets.comparison_policy import ComparisonArm
+from recsys_assets.config import PipelineConfig
+from recsys_assets.policy_files import comparison_arms, policy_files, sampler_policies
+from recsys_assets.ranker.comparison import Comparison, compare, evaluate_arm, markdown_table
+from recsys_assets.ranker.dataset import column, load_rows, training_set
+from recsys_assets.ranker.features import FeatureSpec, group_sizes
+from recsys_assets.ranker.training import Progress, train
+from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.settings import load_settings
+from recsys_assets.sql import arrow_query, execute, query_dicts, run_sql
+from recsys_assets.truth import register_truth
+from recsys_assets.warehouse import ensure_schema, sql_code_version
+
+_KEY_SEP = "\x1f"
+
+
+def selected_arms(pipeline: PipelineConfig) -> list[ComparisonArm]:
+    arms = comparison_arms()
+    wanted = [a.strip() for a in pipeline.compare_arms.split(",") if a.strip()]
+    unknown = sorted(set(wanted) - set(arms))
+    if unknown:
+        raise ValueError(f"RECSYS_COMPARE_ARMS names unknown arm(s) {unknown}; available: {sorted(arms)}")
+    chosen = [arms[name] for name in wanted] if wanted else list(arms.values())
+    if len(chosen) < 2:
+        raise ValueError(f"a comparison needs at least two arms, got {[a.name for a in chosen]}")
+    return chosen
+
+
+def _keys(table: pa.Table) -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(table.column("request_id"), table.column("item_id"), _KEY_SEP)
+
+
+def subsample_requests(rows: pa.Table, max_requests: int, seed: int) -> pa.Table:
+    """At most ``max_requests`` whole requests, drawn uniformly with a fixed seed (0 = all):
+    every arm trains on the same requests, so the comparison stays paired."""
+    groups = group_sizes(rows.column("request_id"))
+    if max_requests <= 0 or len(groups) <= max_requests:
+        return rows
+    keep = np.zeros(len(groups), dtype=bool)
+    keep[np.random.default_rng(seed).choice(len(groups), size=max_requests, replace=False)] = True
+    return rows.filter(pa.array(np.repeat(keep, groups)))
+
+
+def arm_negatives(con, pipeline: PipelineConfig, arm: ComparisonArm, days: list[dt.date],
+                  by_name: dict) -> pa.Array:
+    """(request, item) keys of the arm's negatives on the days: the union of what each of its
+    sampler policies keeps, by the same SQL the ranking_negatives asset runs."""
+    parts = []
+    for day in days:
+        for policy in arm.samplers(by_name):
+            params = negative_params(day.isoformat(), pipeline) | policy.ranking_params()
+            run_sql(con, "negatives/known_positives", params)
+            run_sql(con, "negatives/ranking_candidates", params)
+            parts.append(arrow_query(con, "model/comparison_negatives"))
+    keys = pa.concat_arrays([_keys(t).combine_chunks() for t in parts]) if parts else pa.array([], pa.string())
+    return pc.unique(keys)
+
+
+def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None = None, seed: int = 0
+                             ) -> tuple[Comparison, dict[str, Any]]:
+    ensure_schema(con)
+    settings = load_settings()
+    arms = selected_arms(pipeline)
+    by_name = sampler_policies()
+    split = temporal_split(con, pipeline)
+    has_truth = register_truth(con, settings.logs_dir)
+    curve = load_curve(con)
+    train_rows = load_rows(con, "all_shown", split.train[0], split.train[-1])
+    valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
+    eval_rows = load_rows(con, "all_shown", split.eval[0], split.eval[-1])
+    if min(train_rows.num_rows, valid_rows.num_rows, eval_rows.num_rows) == 0:
+        raise ValueError(f"no rows to compare on: {train_rows.num_rows} training, {valid_rows.num_rows} validation, "
+                         f"{eval_rows.num_rows} evaluation")
+    train_rows = subsample_requests(train_rows, pipeline.compare_max_train_requests, seed)
+    spec = FeatureSpec.fit(train_rows)
+    categorical = list(range(len(spec.numeric), len(spec.names)))
+    valid, ev = training_set(valid_rows, spec, curve), training_set(eval_rows, spec, curve)
+    train_keys = _keys(train_rows)
+    train_labels = column(train_rows, "label")
+    head = arrow_query(con, "model/head_items", {"first_day": split.train[0], "last_day": split.train[-1],
+                                                  "head_share": pipeline.compare_head_share}).column("item_id")
+    is_tail = ~pc.is_in(eval_rows.column("item_id"), value_set=head).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.cumsum(ev.group)[:-1]])
+    exploration_groups = column(eval_rows, "is_exploration", bool)[starts] if len(starts) else np.zeros(0, bool)
+    truth = column(eval_rows, "truth_attractiveness") if has_truth else None
+    propensity = column(eval_rows, "propensity")
+
+    evaluations, seconds = [], {}
+    for i, arm in enumerate(arms, 1):
+        t0 = time.perf_counter()
+        negatives = arm_negatives(con, pipeline, arm, split.train, by_name)
+        is_negative = pc.is_in(train_keys, value_set=negatives).to_numpy(zero_copy_only=False) & (train_labels == 0)
+        mask = (train_labels > 0) | is_negative
+        rows = train_rows.filter(pa.array(mask))
+        config = ranker_config(pipeline, position_handling=arm.position_handling, use_weights=arm.weights == "labels",
+                               training_rows="all_shown")
+        if log:
+            log(f"arm {i}/{len(arms)} {arm.name}: {rows.num_rows} rows ({int(is_negative.sum())} negatives), "
+                f"{arm.position_handling}, {arm.weights} weights")
+        model = train(config, training_set(rows, spec, curve), valid, categorical, spec.names, progress=log, label=arm.name)
+        scores = model.score(ev.X)
+        evaluations.append(evaluate_arm(
+            arm.name, arm.description, arm.version, rows.num_rows, int(is_negative.sum()), scores,
+            model.click_probability(ev.X, ev.theta), ev.label, ev.group, ev.position, exploration_groups, propensity,
+            is_tail, truth, seed))
+        seconds[arm.name] = time.perf_counter() - t0
+    comparison = compare(evaluations, seed)
+    _write(con, comparison, split)
+    return comparison, _metadata(comparison, split, seconds, len(group_sizes(train_rows.column("request_id"))))
+
+
+def _write(con, comparison: Comparison, split) -> None:
+    compared_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    fingerprint = hashlib.sha256("|".join(a.version for a in comparison.ranked).encode()
+                                 + str(split.describe()).encode()).hexdigest()[:8]
+    comparison_id = f"cmp-{compared_at:%Y%m%dT%H%M%S}-{fingerprint}"
+    rows = []
+    for rank, a in enumerate(comparison.ranked, 1):
+        for metric, value in a.metrics.items():
+            lo, hi = a.intervals.get(metric, (None, None))
+            rows.append({"comparison_id": comparison_id, "compared_at": compared_at, "arm": a.name, "arm_version": a.version,
+                         "description": a.description, "rank": rank, "primary_metric": comparison.metric, "metric": metric,
+                         "value": float(value) if np.isfinite(value) else None, "low": lo, "high": hi,
+                         "recommendation": comparison.recommendation})
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        con.register("sampler_comparison_rows_", pa.Table.from_pylist(rows))
+        execute(con, "INSERT INTO sampler_comparison SELECT * FROM sampler_comparison_rows_")
+        con.unregister("sampler_comparison_rows_")
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+
+
+def _metadata(comparison: Comparison, split, seconds: dict[str, float], training_requests: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {"primary_metric": comparison.metric, "best_arm": comparison.ranked[0].name,
+                            "training_requests": training_requests,
+                            "arms": len(comparison.ranked), **split.describe()}
+    for a in comparison.ranked:
+        meta[f"{a.name}/{comparison.metric}"] = round(a.metrics[comparison.metric], 5)
+        meta[f"{a.name}/training_rows"] = a.training_rows
+        meta[f"{a.name}/seconds"] = round(seconds[a.name], 1)
+    meta["comparison"] = dg.MetadataValue.md(markdown_table(comparison))
+    meta["recommendation"] = dg.MetadataValue.md(comparison.recommendation)
+    return meta
+
+
+def latest_comparison(con) -> list[dict[str, Any]]:
+    """Rows of the latest comparison, best arm first (what `recsys compare` prints)."""
+    ensure_schema(con, ["sampler_comparison"])
+    return query_dicts(con, "metadata/latest_comparison")
+
+
+def _code_version() -> str:
+    files = "".join(p.read_text() for p in policy_files("comparison"))
+    return sql_code_version("model/comparison_negatives", "negatives/ranking_candidates", "model/head_items",
+                            "model/ranker_rows", tables=["sampler_comparison"]) + "-" + \
+        hashlib.sha256(files.encode()).hexdigest()[:8]
+
+
+@dg.asset(
+    group_name="model", pool=WAREHOUSE_POOL, kinds={"lightgbm", "duckdb"},
+    code_version=_code_version(),
+    deps=[position_bias, ctr_labels, impression_context],
+    description="The ranker trained under every comparison arm (negatives, weights, position handling) on the same "
+    "days, evaluated on the same held-out days with bootstrap intervals; ranked, with a recommendation.",
+)
+def sampler_comparison(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                       pipeline: PipelineConfig) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        _, meta = build_sampler_comparison(con, pipeline, log=context.log.info)
+    return dg.MaterializeResult(metadata=meta)

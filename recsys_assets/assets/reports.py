@@ -1,0 +1,34 @@
+"""Reports layer: one self-contained HTML report with the figures as charts."""
+
+import dagster as dg
+
+from recsys_assets.assets.comparison import sampler_comparison
+from recsys_assets.assets.metrics import sampler_metrics
+from recsys_assets.assets.model import latest_model, model_registry
+from recsys_assets.report import build_report
+from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.settings import load_settings
+from recsys_assets.truth import register_truth
+from recsys_assets.warehouse import ensure_schema, sql_code_version
+
+
+def write_report(con) -> str:
+    settings = load_settings()
+    ensure_schema(con)
+    register_truth(con, settings.logs_dir)
+    return str(build_report(con, settings.reports_dir, latest_model(con)))
+
+
+@dg.asset(
+    group_name="reports", pool=WAREHOUSE_POOL, kinds={"html"},
+    code_version=sql_code_version("report/model_comparison", "report/reliability", "report/ctr_by_position",
+                                  "report/position_bias", "report/negative_mix", "report/sampler_scalars",
+                                  "report/label_exclusions", "report/row_accounting", "metadata/latest_comparison"),
+    deps=[model_registry, sampler_metrics, sampler_comparison],
+    description="An HTML report under RECSYS_HOME/reports/: model comparison, reliability, CTR and examination by "
+    "position, negative mix and sampler metrics by day, exclusions and row accounting.",
+)
+def report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        path = write_report(con)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(path), "url": dg.MetadataValue.url(f"file://{path}")})
