@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export RECSYS_HOME ?= $(CURDIR)/.recsys
 export DAGSTER_HOME ?= $(RECSYS_HOME)/dagster
 
-.PHONY: setup run test test-slow test-browser browser-deps bench dev check lint clean
+.PHONY: setup run test test-browser browser-deps bench bench-smoke dev check lint clean
 
 setup: $(VENV)/.installed ## create the virtualenv and install the project with its dev tools
 
@@ -26,8 +26,11 @@ run: setup $(DAGSTER_HOME)/dagster.yaml ## simulate logs and materialize every a
 test: setup ## the default test suite
 	$(BIN)/python -m pytest
 
-test-slow: setup ## heavier end-to-end tests (seed sweeps, bigger simulations)
-	$(BIN)/python -m pytest -m slow
+bench: setup ## pipeline benchmark: 1M requests x 30 impressions against the copy floor and pandas, then 3x
+	$(BIN)/python -m benchmarks.pipeline --triple
+
+bench-smoke: setup ## the pipeline benchmark at 1% scale
+	$(BIN)/python -m benchmarks.pipeline --scale 0.01 --pandas-rows 100000
 
 test-browser: setup ## drive the Dagster UI (`dg dev`) in headless Chromium; needs `make browser-deps`
 	$(BIN)/python -m pytest -m browser tests/browser -v
