@@ -86,7 +86,7 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
     if stage == "simulate":
         from recsys_assets.simulator import SimulatorConfig, simulate
 
-        requests = int(round(1_000_000 * args.scale))
+        requests = round(1_000_000 * args.scale)
         fold = 3 if args.triple_run else 1
         config = SimulatorConfig(days=fold, requests_per_day=requests, slate_size=30, candidates_per_request=40,
                                  items=max(2000, int(200_000 * min(args.scale, 1.0))), users=max(1000, requests // 4),
@@ -98,7 +98,7 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         out |= {"seconds": time.perf_counter() - t0, "rows": summary.rows["impressions"]}
         return out
     con = connect(str(work / "warehouse.duckdb"), memory_limit=args.memory_limit, spill=work / "spill")
-    rows = lambda table: con.execute(f"SELECT count(*) FROM {table} WHERE day = ?", [DAY]).fetchone()[0]  # noqa: E731
+    rows = lambda table: con.execute(f"SELECT count(*) FROM {table} WHERE day = ?", [DAY]).fetchone()[0]
     t0 = time.perf_counter()
     if stage == "copy_floor":
         files = [str(p) for p in sorted((logs / "impressions").glob("*.parquet"))]
@@ -180,10 +180,10 @@ def _pandas_stage(con, pipeline, args: argparse.Namespace) -> dict[str, Any]:
     base = con.execute(f"""SELECT request_id, item_id, position, request_ts, user_id, surface, visible_ms,
                                   ui_prior_impressions, ineligible_reason
                            FROM impression_context WHERE day = ? AND {subset}""", [DAY, k]).df()
-    exposures = con.execute(f"""SELECT i.request_id, i.item_id, q.user_id, q.ts AS request_ts FROM impressions i
+    exposures = con.execute("""SELECT i.request_id, i.item_id, q.user_id, q.ts AS request_ts FROM impressions i
                                 JOIN requests q USING (request_id)
                                 WHERE i.traffic = 'user' AND q.user_id IS NOT NULL AND hash(q.user_id) % ? = 0""", [k]).df()
-    events = con.execute(f"""SELECT e.event_id, e.type, e.request_id, e.item_id, e.user_id, e.ts FROM events e
+    events = con.execute("""SELECT e.event_id, e.type, e.request_id, e.item_id, e.user_id, e.ts FROM events e
                              LEFT JOIN requests q USING (request_id)
                              WHERE e.type IN ('click', 'hide')
                                AND (CASE WHEN e.request_id IS NOT NULL THEN
