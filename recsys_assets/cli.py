@@ -192,7 +192,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.arms:
         os.environ["RECSYS_COMPARE_ARMS"] = args.arms
     run_args = argparse.Namespace(logs=args.logs, start=args.start, end=args.end, set=[], resimulate=False,
-                                  select="sampler_comparison")
+                                  select="key:sampler_comparison or key:report")
     code = cmd_run(run_args)
     if code != 0:
         print("recsys compare: the comparison did not run; build the warehouse first with `recsys run`", file=sys.stderr)
