@@ -76,6 +76,8 @@ def _fold_days(src: Path, dst: Path, days: int) -> None:
 
 def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
+    import duckdb
+
     from recsys_assets.build import build_clean, connect
     from recsys_assets.config import PipelineConfig
 
@@ -98,7 +100,10 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         out |= {"seconds": time.perf_counter() - t0, "rows": summary.rows["impressions"]}
         return out
     con = connect(str(work / "warehouse.duckdb"), memory_limit=args.memory_limit, spill=work / "spill")
-    rows = lambda table: con.execute(f"SELECT count(*) FROM {table} WHERE day = ?", [DAY]).fetchone()[0]
+    def rows(table: str) -> int:
+        return con.table(table).filter(duckdb.ColumnExpression("day") == duckdb.ConstantExpression(DAY)) \
+            .aggregate("count(*)").fetchall()[0][0]
+
     t0 = time.perf_counter()
     if stage == "copy_floor":
         files = [str(p) for p in sorted((logs / "impressions").glob("*.parquet"))]
@@ -176,10 +181,11 @@ def _pandas_stage(con, pipeline, args: argparse.Namespace) -> dict[str, Any]:
 
     total = con.execute("SELECT count(*) FROM impression_context WHERE day = ?", [DAY]).fetchone()[0]
     k = max(1, -(-total // args.pandas_rows))
-    subset = ("(CASE WHEN user_id IS NULL THEN hash(request_id) ELSE hash(user_id) END) % ? = 0")
-    base = con.execute(f"""SELECT request_id, item_id, position, request_ts, user_id, surface, visible_ms,
-                                  ui_prior_impressions, ineligible_reason
-                           FROM impression_context WHERE day = ? AND {subset}""", [DAY, k]).df()
+    con.execute("CREATE OR REPLACE TEMP MACRO in_subset(user_id, request_id, k) AS "
+                "(CASE WHEN user_id IS NULL THEN hash(request_id) ELSE hash(user_id) END) % k = 0")
+    base = con.execute("""SELECT request_id, item_id, position, request_ts, user_id, surface, visible_ms,
+                                 ui_prior_impressions, ineligible_reason
+                          FROM impression_context WHERE day = ? AND in_subset(user_id, request_id, ?)""", [DAY, k]).df()
     exposures = con.execute("""SELECT i.request_id, i.item_id, q.user_id, q.ts AS request_ts FROM impressions i
                                 JOIN requests q USING (request_id)
                                 WHERE i.traffic = 'user' AND q.user_id IS NOT NULL AND hash(q.user_id) % ? = 0""", [k]).df()
@@ -206,10 +212,10 @@ def _pandas_stage(con, pipeline, args: argparse.Namespace) -> dict[str, Any]:
     seconds = time.perf_counter() - t0  # the labelling alone, compared with the ctr_labels stage
     negatives = ref.ranking_negatives(labels, types)
     seconds_negatives = time.perf_counter() - t0 - seconds
-    sql_labels = con.execute(f"""SELECT request_id, item_id, position, label, negative_type, weight FROM ctr_labels
-                                 WHERE day = ? AND {subset}""", [DAY, k]).df()
-    sql_negatives = con.execute(f"""SELECT request_id, item_id, negative_type, weight FROM ranking_negatives
-                                    WHERE day = ? AND {subset}""", [DAY, k]).df()
+    sql_labels = con.execute("""SELECT request_id, item_id, position, label, negative_type, weight FROM ctr_labels
+                                WHERE day = ? AND in_subset(user_id, request_id, ?)""", [DAY, k]).df()
+    sql_negatives = con.execute("""SELECT request_id, item_id, negative_type, weight FROM ranking_negatives
+                                   WHERE day = ? AND in_subset(user_id, request_id, ?)""", [DAY, k]).df()
 
     def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
         keys = ["request_id", "item_id"]

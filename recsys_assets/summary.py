@@ -28,7 +28,7 @@ def print_summary(outcomes: list[RunOutcome], seconds: float, partition_keys: li
         print("\ntable                       rows")
         for table in all_tables():
             if table in existing:
-                n = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]  # fixed table names
+                n = con.table(table).aggregate("count(*)").fetchall()[0][0]
                 print(f"  {table:<22} {n:>12,}")
     finally:
         con.close()
