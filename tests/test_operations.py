@@ -22,6 +22,7 @@ from logbuilder import T0, at, minimal_logs, write_table
 from scenarios import broken_retrieval_policy_run
 
 from recsys_assets.assets.sources import build_raw_logs
+from recsys_assets.config import PipelineConfig
 from recsys_assets.definitions import build_definitions
 from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
 from recsys_assets.resources import warehouse_from_settings
@@ -146,6 +147,48 @@ def test_late_rows_in_the_logs_trigger_a_rebuild_of_their_day(home):
     requests = late_arrivals_sensor(context)
     assert [(r.partition_key, r.tags["recsys/reason"]) for r in requests] == [(T0.date().isoformat(), "late_arrivals")]
     assert requests[0].run_key == late_arrivals_sensor(context)[0].run_key  # one request per arrival, not per tick
+
+
+# ------------------------------------------------------------------ retraining on a new sampler version
+
+
+def test_a_new_sampler_version_triggers_a_retrain_once_the_training_days_carry_it(home):
+    from recsys_assets.policy_files import sampler_policy
+    from recsys_assets.sensors import sampler_change_sensor
+
+    logs = home / "logs"
+    days = [T0.date() + dt.timedelta(days=i) for i in range(3)]
+    requests = [{"request_id": f"r{i}", "ts": at(days=i), "user_id": "u1"} for i in range(3)]
+    impressions = [{"request_id": f"r{i}", "item_id": item, "position": p}
+                   for i in range(3) for p, item in ((1, "i2"), (2, "i1"))]
+    events = [{"event_id": f"e{i}", "ts": at(1, days=i), "type": "click", "item_id": "i1", "user_id": "u1",
+               "request_id": f"r{i}"} for i in range(3)]
+    items = [{"item_id": i, "valid_from": at(days=-30), "category": "c1"} for i in ("i1", "i2")]
+    minimal_logs(logs, requests=requests, impressions=impressions, events=events, items=items)
+    settings = load_settings()
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(str(settings.warehouse))
+    build_through_labels(con, logs, days)
+    build_negatives_and_metrics(con, logs, days)
+    con.close()
+    current = sampler_policy("ranking-default", "ranking").version
+    context = dg.build_sensor_context(resources={"warehouse": warehouse_from_settings(settings),
+                                                 "pipeline": PipelineConfig()})
+
+    def register(version: str, minute: int) -> None:
+        with connect(str(settings.warehouse)) as c:
+            c.execute("INSERT INTO model_registry VALUES (?, ?, 'm', ?, 'h', 'w', 'd', 'd', 1, 1, 'f', 'examination', '{}', 'run')",
+                      [f"model-{minute}", dt.datetime(2026, 2, 1, 0, minute), version])
+
+    assert "no model yet" in sampler_change_sensor(context).skip_message
+    register(current, 1)
+    assert "already uses" in sampler_change_sensor(context).skip_message
+    register("ranking-default@0ld", 2)  # the latest model was trained on another version
+    request = sampler_change_sensor(context)
+    assert request.run_key == f"sampler-{current}" and request.tags["recsys/reason"] == "sampler_change"
+    with connect(str(settings.warehouse)) as c:  # a training day still carries another version: wait for its rebuild
+        c.execute("UPDATE ranking_negatives SET sampler_version = 'ranking-default@0ld' WHERE day = ?", [days[0]])
+    assert "waiting for ranking_negatives to be rebuilt" in sampler_change_sensor(context).skip_message
 
 
 # ------------------------------------------------------------------ alerts
