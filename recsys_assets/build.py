@@ -29,7 +29,7 @@ def _plain(stage: str, fn: Callable[[], Any]) -> Any:
 
 
 def connect(path: str = ":memory:", memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = {"preserve_insertion_order": False}  # as the warehouse resource: spill, don't OOM
     if memory_limit:
         config["memory_limit"] = memory_limit
     if spill:

@@ -68,7 +68,10 @@ class WarehouseResource(DuckDBResource):
         ``lock_timeout_seconds`` overrides how long to wait for a locked file (sensors wait less)."""
         if self.database != ":memory:":
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        config: dict = {"custom_user_agent": "recsys-assets", "memory_limit": self.memory_limit, **self.connection_config}
+        # No statement here relies on insertion order (results that need an order say ORDER BY);
+        # without it DuckDB streams and spills large inserts instead of running out of memory.
+        config: dict = {"custom_user_agent": "recsys-assets", "memory_limit": self.memory_limit,
+                        "preserve_insertion_order": False, **self.connection_config}
         if self.threads > 0:
             config["threads"] = self.threads
         if self.spill_directory:

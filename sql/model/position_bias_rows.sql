@@ -9,4 +9,5 @@ SELECT
     coalesce(lower(trim(c.query)), c.surface) || '|' || l.item_id AS pair
 FROM ctr_labels l
 JOIN impression_context c USING (day, request_id, item_id)
-WHERE l.day BETWEEN $first_day AND $last_day;
+WHERE l.day BETWEEN $first_day AND $last_day
+ORDER BY l.day, l.request_id, l.position;  -- a fixed order: the estimates' float sums are the same on every run
