@@ -14,7 +14,8 @@
 -- exposure (ui_prior_impressions >= $repeat_min).
 CREATE OR REPLACE TEMP TABLE lbl_base AS
 SELECT
-    c.*,
+    c.day, c.request_id, c.item_id, c.position, c.request_ts, c.user_id, c.surface, c.visible_ms,
+    c.ui_prior_impressions, c.is_exploration, c.propensity, c.ineligible_reason,
     EXISTS (
         SELECT 1 FROM outages o
         WHERE o.start_ts <= c.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
@@ -91,6 +92,9 @@ labelled AS (
 ),
 factors AS (
     SELECT unnest($pf_max) AS max_position, unnest($pf_factor) AS factor
+),
+buckets AS (  -- position buckets (lo, hi]: a range join instead of a lookup per row
+    SELECT coalesce(lag(max_position) OVER (ORDER BY max_position), 0) AS lo, max_position AS hi, factor FROM factors
 )
 SELECT
     l.*,
@@ -104,14 +108,15 @@ SELECT
                 WHEN 'below_last_click' THEN $w_below_last_click
                 ELSE $w_exposed_no_click
             END
-            * (SELECT f.factor FROM factors f WHERE f.max_position >= l.position ORDER BY f.max_position LIMIT 1)
+            * f.factor
             * CASE WHEN l.visible_ms IS NULL THEN $visibility_unknown_factor ELSE 1.0 END
             * CASE WHEN l.negative_type = 'below_last_click'
                    THEN pow($below_decay, greatest(0, l.position - l.last_click_position - $below_free))
                    ELSE 1.0 END
             * CASE WHEN l.ui_prior_impressions >= $repeat_min THEN $repeat_factor ELSE 1.0 END
     END AS weight
-FROM labelled l;
+FROM labelled l
+LEFT JOIN buckets f ON l.position > f.lo AND l.position <= f.hi;
 
 DELETE FROM ctr_labels WHERE day = $day;
 
