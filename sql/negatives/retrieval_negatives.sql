@@ -103,10 +103,12 @@ uniforms AS (
     SELECT *, (hash($seed, request_id, positive_item_id, source, draw) % 4503599627370496) / 4503599627370496.0 AS u
     FROM draws
 ),
+catalog_size AS (SELECT count(*) AS n FROM rn_catalog),
 picked AS (
-    SELECT d.*, c.item_id, 1.0 / (SELECT count(*) FROM rn_catalog) AS sampling_prob
-    FROM uniforms d JOIN rn_catalog c ON c.uniform_idx = CAST(floor(d.u * (SELECT count(*) FROM rn_catalog)) AS BIGINT)
-    WHERE d.source = 'uniform'
+    SELECT d.* EXCLUDE (pick), c.item_id, 1.0 / n.n AS sampling_prob
+    FROM (SELECT u.*, CAST(floor(u.u * n.n) AS BIGINT) AS pick FROM uniforms u, catalog_size n WHERE u.source = 'uniform') d
+    CROSS JOIN catalog_size n
+    JOIN rn_catalog c ON c.uniform_idx = d.pick
     UNION ALL
     SELECT d.*, p.item_id, p.prob
     FROM uniforms d JOIN rn_popularity p ON d.u >= p.cum_lo AND d.u < p.cum_hi
