@@ -82,8 +82,9 @@ WITH tl AS (
     SELECT user_id, category, avail AS t, type, 0.0 AS exposure, NULL AS request_id FROM ctx_events
     WHERE user_id IS NOT NULL AND category IS NOT NULL
     UNION ALL
-    SELECT user_id, category, avail, 'exposure', exposure, NULL FROM ctx_exposures
+    SELECT user_id, category, avail, 'exposure', sum(exposure), NULL FROM ctx_exposures
     WHERE user_id IS NOT NULL AND category IS NOT NULL
+    GROUP BY user_id, category, avail  -- a slate's impressions share their request's time
     UNION ALL
     SELECT DISTINCT user_id, category, request_ts, 'probe', 0.0, request_id FROM ctx_base
     WHERE user_id IS NOT NULL AND category IS NOT NULL
@@ -183,7 +184,9 @@ WITH tl AS (
     SELECT query_key, category, avail AS t, type, 0.0 AS exposure, NULL AS request_id FROM ctx_events
     WHERE query_key IS NOT NULL AND type = 'click'
     UNION ALL
-    SELECT query_key, category, avail, 'exposure', exposure, NULL FROM ctx_exposures WHERE query_key IS NOT NULL
+    -- one row per (query, category, instant): the impressions of one slate share their request's time
+    SELECT query_key, category, avail, 'exposure', sum(exposure), NULL FROM ctx_exposures WHERE query_key IS NOT NULL
+    GROUP BY query_key, category, avail
     UNION ALL
     SELECT DISTINCT query_key, category, request_ts, 'probe', 0.0, request_id FROM ctx_base WHERE query_key IS NOT NULL
 ),
