@@ -68,11 +68,12 @@ def arm_negatives(con, pipeline: PipelineConfig, arm: ComparisonArm, days: list[
     """(request, item) keys of the arm's negatives on the days: the union of what each of its
     sampler policies keeps, by the same SQL the ranking_negatives asset runs."""
     parts = []
+    samplers = arm.samplers(by_name)
     for day in days:
-        for policy in arm.samplers(by_name):
-            params = negative_params(day.isoformat(), pipeline) | policy.ranking_params()
-            run_sql(con, "negatives/known_positives", params)
-            run_sql(con, "negatives/ranking_candidates", params)
+        day_params = negative_params(day.isoformat(), pipeline)
+        run_sql(con, "negatives/known_positives", day_params)  # the day's, whatever the policy
+        for policy in samplers:
+            run_sql(con, "negatives/ranking_candidates", day_params | policy.ranking_params())
             parts.append(arrow_query(con, "model/comparison_negatives"))
     keys = pa.concat_arrays([_keys(t).combine_chunks() for t in parts]) if parts else pa.array([], pa.string())
     return pc.unique(keys)
