@@ -277,6 +277,7 @@ CRASH_DAYS = [dt.date(2026, 1, 5), dt.date(2026, 1, 6), dt.date(2026, 1, 7)]
 def _fingerprints(path: Path, tables: list[str]) -> dict[str, tuple]:
     con = connect(str(path))
     try:
+        # table names come from sql/schema (warehouse.all_tables()), never from input
         return {t: con.execute(f"SELECT count(*), sum(hash({t})) FROM {t}").fetchone() for t in tables}
     finally:
         con.close()
