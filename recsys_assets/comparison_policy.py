@@ -20,11 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys_assets.sampler_policy import SamplerPolicy
-from recsys_assets.weight_policy import PolicyError, _explain, content_hash
+from recsys_assets.weight_policy import PolicyError, parse_policy_file
 
 POSITION_HANDLING = ("none", "examination", "ipw", "lambdarank_position", "lambdarank")
 
@@ -71,15 +70,4 @@ class ComparisonArm(BaseModel):
 
 
 def parse_comparison_arm(path: Path) -> ComparisonArm:
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PolicyError(f"{path}: expected a mapping at the top level")
-    try:
-        arm = ComparisonArm.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(f"{path}: {_explain(exc)}") from exc
-    return arm.model_copy(update={"content_hash": content_hash(text)})
+    return parse_policy_file(path, ComparisonArm)

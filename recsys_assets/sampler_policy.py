@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recsys_assets.weight_policy import NEGATIVE_TYPES, PolicyError, _explain, content_hash
+from recsys_assets.weight_policy import NEGATIVE_TYPES, parse_policy_file
 
 RETRIEVAL_SOURCES = ("uniform", "popularity", "same_category", "exposed_no_click", "hard")
 FILTERS = ("eligible_at_request_time", "visible_to_user", "not_known_positive", "not_same_dedup_group",
@@ -145,15 +144,4 @@ class SamplerPolicy(BaseModel):
 
 
 def parse_sampler_policy(path: Path) -> SamplerPolicy:
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PolicyError(f"{path}: expected a mapping at the top level")
-    try:
-        policy = SamplerPolicy.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(f"{path}: {_explain(exc)}") from exc
-    return policy.model_copy(update={"content_hash": content_hash(text)})
+    return parse_policy_file(path, SamplerPolicy)

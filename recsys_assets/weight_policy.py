@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PolicyModel = TypeVar("PolicyModel", bound=BaseModel)
 
 NEGATIVE_TYPES = ("explicit_hide", "skip_above", "below_last_click", "exposed_no_click", "never_visible")
 NO_MAX_POSITION = 1_000_000
@@ -103,7 +105,9 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def parse_weight_policy(path: Path) -> WeightPolicy:
+def parse_policy_file(path: Path, model: type[PolicyModel]) -> PolicyModel:
+    """A YAML policy file as a typed model with its content hash; a PolicyError names the
+    file and the rule otherwise. Shared by weight, sampler and comparison policies."""
     text = path.read_text()
     try:
         data = yaml.safe_load(text)
@@ -112,10 +116,14 @@ def parse_weight_policy(path: Path) -> WeightPolicy:
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: expected a mapping at the top level")
     try:
-        policy = WeightPolicy.model_validate(data)
+        policy = model.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(f"{path}: {_explain(exc)}") from exc
     return policy.model_copy(update={"content_hash": content_hash(text)})
+
+
+def parse_weight_policy(path: Path) -> WeightPolicy:
+    return parse_policy_file(path, WeightPolicy)
 
 
 def _explain(exc: ValidationError) -> str:
