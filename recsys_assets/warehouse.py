@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from recsys_assets.settings import SQL_DIR
 from recsys_assets.sql import execute, run_sql
@@ -64,6 +65,22 @@ def write_atomically(con: duckdb.DuckDBPyConnection, sql_name: str, params: Mapp
     execute(con, "BEGIN TRANSACTION")
     try:
         run_sql(con, sql_name, params)
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, delete: str | None = None,
+                 params: list | None = None) -> None:
+    """In one transaction: run the ``delete`` statement (which rows the new ones replace; None
+    = append) and insert ``rows`` (Arrow, in the table's column order) into ``table``."""
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        if delete is not None:
+            execute(con, delete, params or [])
+        if rows.num_rows:
+            con.from_arrow(rows).insert_into(table)
         execute(con, "COMMIT")
     except BaseException:
         execute(con, "ROLLBACK")

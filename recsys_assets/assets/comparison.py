@@ -29,9 +29,9 @@ from recsys_assets.ranker.features import FeatureSpec, group_sizes
 from recsys_assets.ranker.training import Progress, train
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.settings import load_settings
-from recsys_assets.sql import arrow_query, execute, query_dicts, run_sql
+from recsys_assets.sql import arrow_query, query_dicts, run_sql
 from recsys_assets.truth import register_truth
-from recsys_assets.warehouse import ensure_schema, sql_code_version
+from recsys_assets.warehouse import ensure_schema, replace_rows, sql_code_version
 
 _KEY_SEP = "\x1f"
 
@@ -145,15 +145,7 @@ def _write(con, comparison: Comparison, split) -> None:
                          "description": a.description, "rank": rank, "primary_metric": comparison.metric, "metric": metric,
                          "value": float(value) if np.isfinite(value) else None, "low": lo, "high": hi,
                          "recommendation": comparison.recommendation})
-    execute(con, "BEGIN TRANSACTION")
-    try:
-        con.register("sampler_comparison_rows_", pa.Table.from_pylist(rows))
-        execute(con, "INSERT INTO sampler_comparison SELECT * FROM sampler_comparison_rows_")
-        con.unregister("sampler_comparison_rows_")
-        execute(con, "COMMIT")
-    except BaseException:
-        execute(con, "ROLLBACK")
-        raise
+    replace_rows(con, "sampler_comparison", pa.Table.from_pylist(rows))  # a new comparison_id: appended
 
 
 def _metadata(comparison: Comparison, split, seconds: dict[str, float], training_requests: int) -> dict[str, Any]:

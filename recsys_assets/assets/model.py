@@ -28,7 +28,7 @@ from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.settings import load_settings
 from recsys_assets.sql import arrow_query, execute, query_dicts
 from recsys_assets.truth import register_truth
-from recsys_assets.warehouse import ensure_schema, sql_code_version
+from recsys_assets.warehouse import ensure_schema, replace_rows, sql_code_version
 
 from .labels import ctr_labels
 from .negatives import ranking_negatives
@@ -83,23 +83,15 @@ def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, An
         visible_ms=column(table, "visible_ms"), exploration=column(table, "is_exploration", bool),
         pairs=table.column("pair"),
     )
-    execute(con, "BEGIN TRANSACTION")
-    try:
-        execute(con, "DELETE FROM position_bias")
-        for name, curve in curves.items():
-            k = np.arange(1, len(curve.theta) + 1)
-            low = curve.low if curve.low is not None else np.full(len(k), np.nan)
-            high = curve.high if curve.high is not None else np.full(len(k), np.nan)
-            rows = pa.table({"method": [name] * len(k), "position": k.astype(np.int32), "theta": curve.theta,
-                             "low": low, "high": high, "used": [name == chosen] * len(k),
-                             "first_day": [first] * len(k), "last_day": [last] * len(k)})
-            con.register("position_bias_rows_", rows)
-            execute(con, "INSERT INTO position_bias SELECT * FROM position_bias_rows_")
-            con.unregister("position_bias_rows_")
-        execute(con, "COMMIT")
-    except BaseException:
-        execute(con, "ROLLBACK")
-        raise
+    tables = []
+    for name, curve in curves.items():
+        k = np.arange(1, len(curve.theta) + 1)
+        low = curve.low if curve.low is not None else np.full(len(k), np.nan)
+        high = curve.high if curve.high is not None else np.full(len(k), np.nan)
+        tables.append(pa.table({"method": [name] * len(k), "position": k.astype(np.int32), "theta": curve.theta,
+                                "low": low, "high": high, "used": [name == chosen] * len(k),
+                                "first_day": [first] * len(k), "last_day": [last] * len(k)}))
+    replace_rows(con, "position_bias", pa.concat_tables(tables), delete="DELETE FROM position_bias")
     meta: dict[str, Any] = {"used_method": chosen, **info, "first_day": str(first), "last_day": str(last)}
     truth = _true_curve(con, logs_dir)
     lines = ["| position | " + " | ".join(curves) + (" | truth |" if truth is not None else " |"),
@@ -186,9 +178,7 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
         "weight_policy": lineage["weight_policies"], "data_fingerprint": fingerprint,
         "config": json.dumps(info | {"config": str(config)}, default=str),
     }
-    con.register("ctr_ranker_row_", pa.Table.from_pylist([row]))
-    execute(con, "INSERT INTO ctr_ranker SELECT * FROM ctr_ranker_row_")
-    con.unregister("ctr_ranker_row_")
+    replace_rows(con, "ctr_ranker", pa.Table.from_pylist([row]))  # a new model_id: appended
     importance = sorted(zip(spec.names, ranker.booster.feature_importance("gain", iteration=ranker.best_iteration)),
                         key=lambda kv: -kv[1])
     total_gain = sum(g for _, g in importance) or 1.0
@@ -273,19 +263,11 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
         exploration=column(eval_rows, "is_exploration", bool), propensity=column(eval_rows, "propensity"),
         truth=truth, seed=seed,
     )
-    execute(con, "BEGIN TRANSACTION")
-    try:
-        execute(con, "DELETE FROM ranker_evaluation WHERE model_id = ?", [model["model_id"]])
-        rows = pa.Table.from_pylist([{"model_id": model["model_id"], **r} for r in results],
-                                    schema=pa.schema([("model_id", pa.string()), ("variant", pa.string()), ("metric", pa.string()),
-                                                      ("slice", pa.string()), ("value", pa.float64())]))
-        con.register("ranker_evaluation_rows_", rows)
-        execute(con, "INSERT INTO ranker_evaluation SELECT * FROM ranker_evaluation_rows_")
-        con.unregister("ranker_evaluation_rows_")
-        execute(con, "COMMIT")
-    except BaseException:
-        execute(con, "ROLLBACK")
-        raise
+    rows = pa.Table.from_pylist([{"model_id": model["model_id"], **r} for r in results],
+                                schema=pa.schema([("model_id", pa.string()), ("variant", pa.string()), ("metric", pa.string()),
+                                                  ("slice", pa.string()), ("value", pa.float64())]))
+    replace_rows(con, "ranker_evaluation", rows, delete="DELETE FROM ranker_evaluation WHERE model_id = ?",
+                 params=[model["model_id"]])
     headline = {f"{r['variant']}/{r['metric']}": r["value"] for r in results if r["slice"] == "all"}
     meta: dict[str, Any] = {"model_id": model["model_id"], "truth_available": has_truth, **split.describe()}
     meta |= {k: round(float(v), 5) for k, v in headline.items() if v is not None and np.isfinite(v)}
@@ -332,16 +314,8 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
         "data_fingerprint": model["data_fingerprint"], "position_handling": model["position_handling"],
         "metrics": json.dumps(metrics, sort_keys=True), "dagster_run_id": info.get("dagster_run_id"),
     }
-    execute(con, "BEGIN TRANSACTION")
-    try:
-        execute(con, "DELETE FROM model_registry WHERE model_id = ?", [row["model_id"]])
-        con.register("model_registry_row_", pa.Table.from_pylist([row]))
-        execute(con, "INSERT INTO model_registry SELECT * FROM model_registry_row_")
-        con.unregister("model_registry_row_")
-        execute(con, "COMMIT")
-    except BaseException:
-        execute(con, "ROLLBACK")
-        raise
+    replace_rows(con, "model_registry", pa.Table.from_pylist([row]), delete="DELETE FROM model_registry WHERE model_id = ?",
+                 params=[row["model_id"]])
     meta = {k: v for k, v in row.items() if k not in ("metrics", "registered_at")}
     meta["model_path"] = dg.MetadataValue.path(row["model_path"])
     meta |= {k: round(float(v), 5) for k, v in metrics.items() if v is not None and np.isfinite(v)}
