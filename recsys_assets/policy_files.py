@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys_assets.comparison_policy import ComparisonArm, parse_comparison_arm
-from recsys_assets.sampler_policy import SamplerPolicy, parse_sampler_policy
+from recsys_assets.comparison_policy import ComparisonArm
+from recsys_assets.sampler_policy import SamplerPolicy
 from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
-from recsys_assets.weight_policy import PolicyError, WeightPolicy, parse_weight_policy
+from recsys_assets.weight_policy import PolicyError, PolicyModel, WeightPolicy, parse_policy_file
 
 
 def policy_dirs(kind: str) -> list[Path]:
@@ -26,12 +26,13 @@ def policy_files(kind: str) -> list[Path]:
     return [p for d in policy_dirs(kind) for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))]
 
 
+def _by_name(kind: str, model: type[PolicyModel]) -> dict[str, PolicyModel]:
+    """Every policy of a folder by name: packaged first, then the user's (same name replaces)."""
+    return {p.name: p for p in (parse_policy_file(path, model) for path in policy_files(kind))}
+
+
 def weight_policies() -> dict[str, WeightPolicy]:
-    found: dict[str, WeightPolicy] = {}
-    for path in policy_files("weights"):
-        policy = parse_weight_policy(path)
-        found[policy.name] = policy
-    return found
+    return _by_name("weights", WeightPolicy)
 
 
 def weight_policy(name: str) -> WeightPolicy:
@@ -42,11 +43,7 @@ def weight_policy(name: str) -> WeightPolicy:
 
 
 def sampler_policies() -> dict[str, SamplerPolicy]:
-    found: dict[str, SamplerPolicy] = {}
-    for path in policy_files("samplers"):
-        policy = parse_sampler_policy(path)
-        found[policy.name] = policy
-    return found
+    return _by_name("samplers", SamplerPolicy)
 
 
 def sampler_policy(name: str, kind: str | None = None) -> SamplerPolicy:
@@ -61,8 +58,4 @@ def sampler_policy(name: str, kind: str | None = None) -> SamplerPolicy:
 
 def comparison_arms() -> dict[str, ComparisonArm]:
     """The arms of the sampler comparison: packaged ones, then the user's (same name replaces)."""
-    found: dict[str, ComparisonArm] = {}
-    for path in policy_files("comparison"):
-        arm = parse_comparison_arm(path)
-        found[arm.name] = arm
-    return found
+    return _by_name("comparison", ComparisonArm)
