@@ -4,6 +4,11 @@ the position-bias curve's error. Not part of the default test run.
 
     python benchmarks/ranker_seeds.py --seeds 5 [--requests-per-day 20000] [--days 7]
         [--set position_handling=lambdarank_position] [--sim position_bias=1.2]
+        [--cache DIR]
+
+With ``--cache DIR`` each seed's logs and warehouse (through the negatives) are kept in
+DIR/seed-N and re-used by later runs with the same simulator settings, so comparing model
+settings costs only the model layer.
 
 Prints one line per seed and the mean and spread, and writes JSON to
 $RECSYS_HOME/bench/ranker_seeds.json.
@@ -26,31 +31,55 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run_seed(seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_overrides: dict) -> dict:
-    from recsys_assets.build import build_all, connect
+    if args.cache:
+        return _run_seed_in(Path(args.cache) / f"seed-{seed}", seed, args, pipeline_overrides, sim_overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        return _run_seed_in(Path(tmp), seed, args, pipeline_overrides, sim_overrides)
+
+
+def _run_seed_in(root: Path, seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_overrides: dict) -> dict:
+    from recsys_assets.build import build_clean, build_labels_layer, build_model_layer, build_negatives_layer, connect
     from recsys_assets.config import PipelineConfig
     from recsys_assets.simulator import SimulatorConfig, simulate
 
-    with tempfile.TemporaryDirectory() as tmp:
-        logs = Path(tmp) / "logs"
-        os.environ["RECSYS_HOME"] = str(Path(tmp) / "home")
-        os.environ["RECSYS_LOGS"] = str(logs)  # the model layer reads the simulator's truth next to the logs
-        config = SimulatorConfig(seed=seed, days=args.days, requests_per_day=args.requests_per_day, **sim_overrides)
-        t0 = time.perf_counter()
+    logs = root / "logs"
+    os.environ["RECSYS_HOME"] = str(root / "home")
+    os.environ["RECSYS_LOGS"] = str(logs)  # the model layer reads the simulator's truth next to the logs
+    config = SimulatorConfig(seed=seed, days=args.days, requests_per_day=args.requests_per_day, **sim_overrides)
+    days = [config.start + dt.timedelta(days=i) for i in range(config.days)]
+    pipeline = dataclasses.replace(PipelineConfig(), **pipeline_overrides) if pipeline_overrides else PipelineConfig()
+    # the cached data layers are only valid for the simulator settings and data-layer config they came from
+    fingerprint = json.dumps({"sim": dataclasses.asdict(config), "data": {k: v for k, v in pipeline_overrides.items()
+                                                                         if not k.startswith("ranker_")}},
+                             sort_keys=True, default=str)
+    marker, database = root / "data.json", root / "warehouse.duckdb"
+    t0 = time.perf_counter()
+    if not (marker.exists() and marker.read_text() == fingerprint and database.exists()):
+        for stale in (database, marker):
+            stale.unlink(missing_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         simulate(config, logs)
-        days = [config.start + dt.timedelta(days=i) for i in range(config.days)]
-        pipeline = dataclasses.replace(PipelineConfig(), **pipeline_overrides) if pipeline_overrides else PipelineConfig()
-        con = connect()
-        out = build_all(con, logs, days, pipeline)
-        evaluation, bias = out["ranker_evaluation"], out["position_bias"]
-        return {
-            "seed": seed,
-            "logging": evaluation["logging/truth_ndcg@10"], "naive": evaluation["naive/truth_ndcg@10"],
-            "default": evaluation["model/truth_ndcg@10"], "ceiling": evaluation["ceiling/truth_ndcg@10"],
-            "gap_closed": evaluation["gap_closed"], "curve": bias["used_method"],
-            "curve_max_abs_error": bias[f"max_abs_error_vs_truth/{bias['used_method']}"],
-            "model_auc": evaluation.get("model/auc"), "model_ece": evaluation.get("model/ece"),
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
+        con = connect(str(database) if args.cache else ":memory:")
+        build_clean(con, logs, days, pipeline)
+        build_labels_layer(con, days, pipeline)
+        build_negatives_layer(con, logs, days, pipeline)
+        if args.cache:
+            con.close()
+            marker.write_text(fingerprint)
+    if args.cache:
+        con = connect(str(database))
+    out = build_model_layer(con, logs, pipeline)
+    con.close()
+    evaluation, bias = out["ranker_evaluation"], out["position_bias"]
+    return {
+        "seed": seed,
+        "logging": evaluation["logging/truth_ndcg@10"], "naive": evaluation["naive/truth_ndcg@10"],
+        "default": evaluation["model/truth_ndcg@10"], "ceiling": evaluation["ceiling/truth_ndcg@10"],
+        "gap_closed": evaluation["gap_closed"], "curve": bias["used_method"],
+        "curve_max_abs_error": bias[f"max_abs_error_vs_truth/{bias['used_method']}"],
+        "model_auc": evaluation.get("model/auc"), "model_ece": evaluation.get("model/ece"),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def _pairs(items: list[str]) -> dict:
@@ -75,6 +104,7 @@ def main() -> None:
     parser.add_argument("--requests-per-day", type=int, default=20_000)
     parser.add_argument("--set", action="append", help="PipelineConfig field, e.g. ranker_position_handling=ipw")
     parser.add_argument("--sim", action="append", help="SimulatorConfig field, e.g. position_bias=1.2")
+    parser.add_argument("--cache", help="keep each seed's logs and warehouse here and re-use them")
     args = parser.parse_args()
     os.environ.setdefault("RECSYS_START_DATE", "2026-01-05")
     os.environ.setdefault("RECSYS_END_DATE", "2026-03-01")

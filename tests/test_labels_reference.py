@@ -43,6 +43,22 @@ def test_sql_matches_reference_on_simulated_logs(small_sim, policy):
     assert mismatches(con, _days(3), weight_policy(policy)) == []
 
 
+def test_sql_matches_reference_with_short_history_windows(small_sim):
+    """One-day windows over three days of logs: history leaves the user, item and query
+    windows while the day runs, so every 'total before T minus total before T - d' path
+    is exercised against the reference."""
+    from recsys_assets.config import PipelineConfig
+
+    con = connect()
+    build_through_labels(con, small_sim, _days(3), PipelineConfig(history_days=1, popularity_days=1))
+    full = connect()
+    build_through_labels(full, small_sim, _days(3))
+    totals = "SELECT sum(q_clicks), sum(qc_exposure), sum(i_impressions), sum(ui_prior_impressions), sum(u_clicks) FROM impression_context"
+    short_totals, full_totals = con.execute(totals).fetchall()[0], full.execute(totals).fetchall()[0]
+    assert all(s < f for s, f in zip(short_totals, full_totals)), (short_totals, full_totals)  # history did leave the windows
+    assert mismatches(con, _days(3), weight_policy("ctr-default"), history_days=1, popularity_days=1) == []
+
+
 # ------------------------------------------------------------------ generated logs
 
 MINUTES = [0, 0, 1, 2, 29, 30, 30, 31, 59, 60, 600, 1439, 1440, 1441, 1470, 2000]

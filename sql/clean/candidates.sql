@@ -1,7 +1,7 @@
 -- Clean candidates (generated, shown or not) for partition $day, the day of their request.
 -- `shown` tells whether the candidate became an impression of the same request.
 CREATE OR REPLACE TEMP TABLE stage_candidates AS
-WITH checked AS (
+WITH checked AS MATERIALIZED (
     SELECT
         c.* EXCLUDE (_raw),
         q.traffic AS request_traffic,
@@ -16,13 +16,21 @@ WITH checked AS (
     LEFT JOIN requests q ON q.request_id = c.request_id AND q.day = $day
     WHERE c._day = $day
 ),
+-- Only keys that repeat are ranked (found with a hash aggregate); any other row is its
+-- key's first copy.
+repeated AS (
+    SELECT request_id, item_id FROM checked WHERE _reason IS NULL GROUP BY ALL HAVING count(*) > 1
+),
+copies AS (
+    SELECT c._file, c._row, row_number() OVER w AS _copy, first_value(c._content) OVER w AS _first_content
+    FROM checked c SEMI JOIN repeated r ON r.request_id = c.request_id AND r.item_id = c.item_id
+    WHERE c._reason IS NULL
+    WINDOW w AS (PARTITION BY c.request_id, c.item_id ORDER BY c._file, c._row)
+),
 deduped AS (
-    SELECT
-        *,
-        row_number() OVER w AS _copy,
-        first_value(_content) OVER w AS _first_content
-    FROM checked
-    WINDOW w AS (PARTITION BY request_id, item_id, _reason IS NULL ORDER BY _file, _row)
+    SELECT c.*, coalesce(k._copy, 1) AS _copy, coalesce(k._first_content, c._content) AS _first_content
+    FROM checked c
+    LEFT JOIN copies k ON k._file = c._file AND k._row = c._row
 )
 SELECT
     *,

@@ -3,11 +3,13 @@
 -- Order of rules: row rules, then request lookup, then dedup by event_id (exact re-sends
 -- are duplicates, a re-used event_id with other content is a conflict), then slate rules
 -- (one item per position, one position per item: the earliest / highest row wins).
+-- The ordering rules only matter where a key repeats: such groups are found with hash
+-- aggregates and only their rows are ranked; every other row is its key's first copy.
 CREATE OR REPLACE TEMP TABLE stage_impressions AS
 WITH day_rows AS (
     SELECT request_id, event_id FROM placed_impressions WHERE _day = $day
 ),
-checked AS (
+checked AS MATERIALIZED (
     SELECT
         i.* EXCLUDE (_raw),
         coalesce(i.event_id, i.request_id || '|' || i.item_id || '|' || CAST(i.position AS VARCHAR)) AS _event_id,
@@ -34,30 +36,53 @@ checked AS (
            OR i.request_id IN (SELECT request_id FROM day_rows)
            OR i.event_id IN (SELECT event_id FROM day_rows WHERE event_id IS NOT NULL))
 ),
-deduped AS (
-    SELECT
-        *,
-        row_number() OVER w AS _copy,
-        first_value(_content) OVER w AS _first_content
-    FROM checked
-    WINDOW w AS (PARTITION BY _event_id, _reason IS NULL ORDER BY coalesce(ts, request_ts), _file, _row)
+repeated_events AS (
+    SELECT _event_id FROM checked WHERE _reason IS NULL GROUP BY _event_id HAVING count(*) > 1
 ),
-staged AS (
+event_copies AS (
     SELECT
-        *,
+        c._file, c._row,
+        row_number() OVER w AS _copy,
+        first_value(c._content) OVER w AS _first_content
+    FROM checked c SEMI JOIN repeated_events r ON r._event_id = c._event_id
+    WHERE c._reason IS NULL
+    WINDOW w AS (PARTITION BY c._event_id ORDER BY coalesce(c.ts, c.request_ts), c._file, c._row)
+),
+staged AS MATERIALIZED (
+    SELECT
+        c.*,
         CASE
-            WHEN _reason IS NOT NULL THEN _reason
-            WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:event_id'
+            WHEN c._reason IS NOT NULL THEN c._reason
+            WHEN e._copy > 1 AND c._content <> e._first_content THEN 'conflicting_duplicate:event_id'
         END AS _reason2,
-        _reason IS NULL AND _copy = 1 AS _survives
-    FROM deduped
+        c._reason IS NULL AND coalesce(e._copy, 1) = 1 AS _survives
+    FROM checked c
+    LEFT JOIN event_copies e ON e._file = c._file AND e._row = c._row
+),
+repeated_positions AS (
+    SELECT request_id, position FROM staged WHERE _survives GROUP BY ALL HAVING count(*) > 1
+),
+repeated_items AS (
+    SELECT request_id, item_id FROM staged WHERE _survives GROUP BY ALL HAVING count(*) > 1
+),
+position_copies AS (
+    SELECT s._file, s._row,
+           row_number() OVER (PARTITION BY s.request_id, s.position ORDER BY coalesce(s.ts, s.request_ts), s._file, s._row) AS _pos_copy
+    FROM staged s SEMI JOIN repeated_positions r ON r.request_id = s.request_id AND r.position = s.position
+    WHERE s._survives
+),
+item_copies AS (
+    SELECT s._file, s._row,
+           row_number() OVER (PARTITION BY s.request_id, s.item_id ORDER BY s.position, coalesce(s.ts, s.request_ts), s._file, s._row) AS _item_copy
+    FROM staged s SEMI JOIN repeated_items r ON r.request_id = s.request_id AND r.item_id = s.item_id
+    WHERE s._survives
 ),
 slate AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY request_id, position, _survives ORDER BY coalesce(ts, request_ts), _file, _row) AS _pos_copy,
-        row_number() OVER (PARTITION BY request_id, item_id, _survives ORDER BY position, coalesce(ts, request_ts), _file, _row) AS _item_copy
-    FROM staged
+    SELECT s.*, coalesce(p._pos_copy, 1) AS _pos_copy, coalesce(i._item_copy, 1) AS _item_copy
+    FROM staged s
+    LEFT JOIN position_copies p ON p._file = s._file AND p._row = s._row
+    LEFT JOIN item_copies i ON i._file = s._file AND i._row = s._row
+    WHERE s._day = $day
 )
 SELECT
     *,
@@ -73,8 +98,7 @@ SELECT
         WHEN request_traffic = 'user' THEN 'clean'
         ELSE 'filtered'
     END AS _state,
-FROM slate
-WHERE _day = $day;
+FROM slate;
 
 DELETE FROM impressions WHERE day = $day;
 

@@ -51,7 +51,9 @@ FROM day_states d
 LEFT JOIN clicks c USING (item_id);
 
 -- The running sum is in item_id order and the total is its maximum, so the floating-point
--- sums (and the draws) are the same on every run, whatever order the rows arrive in.
+-- sums (and the draws) are the same on every run, whatever order the rows arrive in. An
+-- item's interval starts where the previous one ends (the same double), so the intervals
+-- tile [0, 1) and the as-of join below finds exactly one item for every draw.
 CREATE OR REPLACE TEMP TABLE rn_popularity AS
 WITH running AS (
     SELECT item_id, pop_weight, sum(pop_weight) OVER (ORDER BY item_id ROWS UNBOUNDED PRECEDING) AS cum
@@ -60,15 +62,21 @@ WITH running AS (
 SELECT
     item_id,
     pop_weight / max(cum) OVER () AS prob,
-    (cum - pop_weight) / max(cum) OVER () AS cum_lo,
-    cum / max(cum) OVER () AS cum_hi
+    coalesce(lag(cum) OVER (ORDER BY item_id), 0) / max(cum) OVER () AS cum_lo
 FROM running;
+
+CREATE OR REPLACE TEMP TABLE rn_category_sizes AS
+SELECT category, count(*) AS n FROM rn_catalog GROUP BY category;
 
 CREATE OR REPLACE TEMP TABLE rn_exposed AS
 SELECT request_id, item_id, row_number() OVER (PARTITION BY request_id ORDER BY position) - 1 AS idx,
        count(*) OVER (PARTITION BY request_id) AS n
 FROM ctr_labels
 WHERE day = $day AND label = 0 AND request_id IN (SELECT request_id FROM rn_pos);
+
+-- Pool sizes per request, so that a draw's pick is computed before the equi-join on it.
+CREATE OR REPLACE TEMP TABLE rn_exposed_sizes AS
+SELECT request_id, any_value(n) AS n FROM rn_exposed GROUP BY request_id;
 
 CREATE OR REPLACE TEMP TABLE rn_hard AS
 WITH logged AS (
@@ -94,6 +102,9 @@ SELECT request_id, item_id, r - 1 AS idx, count(*) OVER (PARTITION BY request_id
 FROM not_engaged
 WHERE r <= $hard_top_k;
 
+CREATE OR REPLACE TEMP TABLE rn_hard_sizes AS
+SELECT request_id, any_value(n) AS n FROM rn_hard GROUP BY request_id;
+
 CREATE OR REPLACE TEMP TABLE rn_draws AS
 WITH draws AS (
     SELECT p.*, s.source, s.wanted, s.weight, unnest(range(s.wanted * $oversample)) AS draw
@@ -104,27 +115,34 @@ uniforms AS (
     FROM draws
 ),
 catalog_size AS (SELECT count(*) AS n FROM rn_catalog),
+-- Every pick is an equi-join on a precomputed index (the pool's size joined first), and the
+-- popularity draw an as-of join on the cumulative distribution: no range or per-pool filter joins.
 picked AS (
-    SELECT d.* EXCLUDE (pick), c.item_id, 1.0 / n.n AS sampling_prob
-    FROM (SELECT u.*, CAST(floor(u.u * n.n) AS BIGINT) AS pick FROM uniforms u, catalog_size n WHERE u.source = 'uniform') d
-    CROSS JOIN catalog_size n
-    JOIN rn_catalog c ON c.uniform_idx = d.pick
+    SELECT d.*, c.item_id, 1.0 / n.n AS sampling_prob
+    FROM uniforms d CROSS JOIN catalog_size n
+    JOIN rn_catalog c ON c.uniform_idx = CAST(floor(d.u * n.n) AS BIGINT)
+    WHERE d.source = 'uniform'
     UNION ALL
     SELECT d.*, p.item_id, p.prob
-    FROM uniforms d JOIN rn_popularity p ON d.u >= p.cum_lo AND d.u < p.cum_hi
-    WHERE d.source = 'popularity'
+    FROM (SELECT * FROM uniforms WHERE source = 'popularity') d
+    ASOF JOIN rn_popularity p ON d.u >= p.cum_lo
     UNION ALL
-    SELECT d.*, c.item_id, 1.0 / c.category_size
-    FROM uniforms d JOIN rn_catalog c
-      ON c.category = d.positive_category AND c.category_idx = CAST(floor(d.u * c.category_size) AS BIGINT)
-    WHERE d.source = 'same_category'
+    SELECT d.* EXCLUDE (pick, n), c.item_id, 1.0 / d.n
+    FROM (SELECT u.*, n.n, CAST(floor(u.u * n.n) AS BIGINT) AS pick
+          FROM uniforms u JOIN rn_category_sizes n ON n.category = u.positive_category
+          WHERE u.source = 'same_category') d
+    JOIN rn_catalog c ON c.category = d.positive_category AND c.category_idx = d.pick
     UNION ALL
-    SELECT d.*, x.item_id, 1.0 / x.n
-    FROM uniforms d JOIN rn_exposed x ON x.request_id = d.request_id AND x.idx = CAST(floor(d.u * x.n) AS BIGINT)
+    SELECT d.*, x.item_id, 1.0 / n.n
+    FROM uniforms d
+    JOIN rn_exposed_sizes n ON n.request_id = d.request_id
+    JOIN rn_exposed x ON x.request_id = d.request_id AND x.idx = CAST(floor(d.u * n.n) AS BIGINT)
     WHERE d.source = 'exposed_no_click'
     UNION ALL
-    SELECT d.*, h.item_id, 1.0 / h.n
-    FROM uniforms d JOIN rn_hard h ON h.request_id = d.request_id AND h.idx = CAST(floor(d.u * h.n) AS BIGINT)
+    SELECT d.*, h.item_id, 1.0 / n.n
+    FROM uniforms d
+    JOIN rn_hard_sizes n ON n.request_id = d.request_id
+    JOIN rn_hard h ON h.request_id = d.request_id AND h.idx = CAST(floor(d.u * n.n) AS BIGINT)
     WHERE d.source = 'hard'
 ),
 checked AS (
@@ -147,14 +165,22 @@ checked AS (
     LEFT JOIN known_positives kp ON kp.request_id = p.request_id AND kp.item_id = p.item_id
     LEFT JOIN rn_catalog c ON c.item_id = p.item_id
 ),
+-- A draw's rank among the positive's draws: source order first, then draw index.
+ranked AS (
+    SELECT *, list_position($src_names, source) * 1000000 + draw AS draw_rank FROM checked
+),
+-- The first surviving draw of each item (a hash aggregate; cheaper than sorting wide rows).
+first_draw AS (
+    SELECT request_id, positive_item_id, item_id, min(draw_rank) AS first_rank
+    FROM ranked WHERE filtered_by IS NULL
+    GROUP BY ALL
+),
 deduped AS (
-    SELECT
-        *,
-        CASE WHEN filtered_by IS NULL AND row_number() OVER (
-                PARTITION BY request_id, positive_item_id, item_id, filtered_by IS NULL
-                ORDER BY list_position($src_names, source), draw) > 1
-             THEN 'duplicate_draw' ELSE filtered_by END AS outcome_filter
-    FROM checked
+    SELECT r.* EXCLUDE (draw_rank),
+           CASE WHEN r.filtered_by IS NULL AND r.draw_rank > f.first_rank THEN 'duplicate_draw'
+                ELSE r.filtered_by END AS outcome_filter
+    FROM ranked r
+    LEFT JOIN first_draw f USING (request_id, positive_item_id, item_id)
 )
 SELECT
     *,

@@ -5,10 +5,14 @@
 -- happened and was recorded strictly before T: its availability time
 -- avail = greatest(ts, recorded_at) < T. Windows are on avail: [T - $history_days, T) for
 -- user and query history, [T - $popularity_days, T) for repeated exposure, and for item
--- popularity the $popularity_days whole days before T's day plus T's day up to T. Each family
--- of counts is one window pass over a timeline holding the history rows and one probe
--- row per request (or per impression) at T; frames end 1 microsecond before T, so rows at
--- T itself (the request's own slate, a click logged at T) are never counted.
+-- popularity the $popularity_days whole days before T's day plus T's day up to T. User
+-- families (small partitions): one window pass over a timeline holding the history rows
+-- and one probe row per request (or impression) at T, frames ending 1 microsecond before T.
+-- Item and query families (large partitions): history summed per key and instant, running
+-- totals in one window pass, read by each probe with as-of joins: the total over [T - d, T)
+-- is the running total at the last instant before T minus the one at the last instant
+-- before T - d (counts and DECIMAL exposure sums are exact, so the difference is too).
+-- Either way, rows at T itself (the request's own slate, a click logged at T) never count.
 CREATE OR REPLACE TEMP TABLE ctx_base AS
 SELECT
     i.day, i.request_id, i.item_id, i.position, i.visible_ms, i.propensity, i.source,
@@ -130,84 +134,72 @@ w AS (
 SELECT request_id, item_id, ui_clicks, ui_prior_impressions FROM w WHERE type = 'probe';
 
 -- item popularity: impressions, clicks, purchases over the $popularity_days days before the
--- request's day plus the same day up to T (probe per impression). Whole days are one
--- aggregate; the same day is a running count in which probes sort before rows at the
--- same instant, so nothing at T is counted.
+-- request's day plus the same day up to T (probe per impression): the running total from
+-- the window's first day, read at the last instant before T.
 CREATE OR REPLACE TEMP TABLE ctx_item AS
-WITH history AS (
-    SELECT item_id, 'exposure' AS type, avail, exposure FROM ctx_exposures
-    UNION ALL
-    SELECT item_id, type, avail, 0.0 FROM ctx_events
+WITH running AS (
+    SELECT item_id, avail,
+           sum(sum(impressions)) OVER w AS impressions, sum(sum(clicks)) OVER w AS clicks,
+           sum(sum(purchases)) OVER w AS purchases, sum(sum(exposure)) OVER w AS exposure
+    FROM (
+        SELECT item_id, avail, 1 AS impressions, 0 AS clicks, 0 AS purchases, exposure FROM ctx_exposures
+        UNION ALL
+        SELECT item_id, avail, 0, CAST(type = 'click' AS INTEGER), CAST(type = 'purchase' AS INTEGER), 0.0 FROM ctx_events
+    )
+    WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $end
+    GROUP BY item_id, avail
+    WINDOW w AS (PARTITION BY item_id ORDER BY avail ROWS UNBOUNDED PRECEDING)
 ),
-prior_days AS (
-    SELECT
-        item_id,
-        count(*) FILTER (WHERE type = 'exposure') AS impressions,
-        count(*) FILTER (WHERE type = 'click') AS clicks,
-        count(*) FILTER (WHERE type = 'purchase') AS purchases,
-        sum(exposure) AS exposure,
-        max(avail) AS max_used
-    FROM history
-    WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $start
-    GROUP BY item_id
+probes AS (SELECT DISTINCT request_id, item_id, request_ts AS t FROM ctx_base)
+SELECT
+    p.request_id, p.item_id,
+    coalesce(r.impressions, 0) AS i_impressions, coalesce(r.clicks, 0) AS i_clicks,
+    coalesce(r.purchases, 0) AS i_purchases, coalesce(r.exposure, 0.0) AS i_exposure,
+    r.avail AS max_used
+FROM probes p
+ASOF LEFT JOIN running r ON r.item_id = p.item_id AND r.avail < p.t;
+
+-- query: clicks after this query, in total and by category of the clicked item (probe per
+-- request and category); max_used is the latest history row of the query in the window
+CREATE OR REPLACE TEMP TABLE ctx_query_category AS
+WITH points AS (
+    SELECT query_key, category, avail, sum(clicks) AS clicks, sum(exposure) AS exposure
+    FROM (
+        SELECT query_key, category, avail, 1 AS clicks, 0.0 AS exposure FROM ctx_events
+        WHERE query_key IS NOT NULL AND type = 'click'
+        UNION ALL
+        SELECT query_key, category, avail, 0, exposure FROM ctx_exposures WHERE query_key IS NOT NULL
+    )
+    GROUP BY ALL
 ),
-today AS (
-    SELECT item_id, avail AS t, 1 AS ord, type, exposure, NULL AS request_id FROM history WHERE avail >= $start
-    UNION ALL
-    SELECT item_id, request_ts, 0, 'probe', 0.0, request_id FROM ctx_base
+by_query AS (
+    SELECT query_key, avail, sum(sum(clicks)) OVER (PARTITION BY query_key ORDER BY avail ROWS UNBOUNDED PRECEDING) AS clicks
+    FROM points
+    GROUP BY query_key, avail
 ),
-running AS (
-    SELECT
-        *,
-        count(*) FILTER (WHERE type = 'exposure') OVER w AS impressions,
-        count(*) FILTER (WHERE type = 'click') OVER w AS clicks,
-        count(*) FILTER (WHERE type = 'purchase') OVER w AS purchases,
-        sum(exposure) OVER w AS running_exposure,
-        max(t) FILTER (WHERE type <> 'probe') OVER w AS max_used
-    FROM today
-    WINDOW w AS (PARTITION BY item_id ORDER BY t, ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+by_category AS (
+    SELECT query_key, category, avail, sum(clicks) OVER w AS clicks, sum(exposure) OVER w AS exposure
+    FROM points
+    WINDOW w AS (PARTITION BY query_key, category ORDER BY avail ROWS UNBOUNDED PRECEDING)
+),
+probes AS (
+    SELECT DISTINCT request_id, query_key, category, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL
 )
 SELECT
-    r.request_id, r.item_id,
-    r.impressions + coalesce(p.impressions, 0) AS i_impressions,
-    r.clicks + coalesce(p.clicks, 0) AS i_clicks,
-    r.purchases + coalesce(p.purchases, 0) AS i_purchases,
-    r.running_exposure + coalesce(p.exposure, 0) AS i_exposure,
-    greatest(r.max_used, p.max_used) AS max_used
-FROM running r
-LEFT JOIN prior_days p USING (item_id)
-WHERE r.type = 'probe';
-
--- query: clicks after this query, in total and by category of the clicked item (probe per request and category)
-CREATE OR REPLACE TEMP TABLE ctx_query_category AS
-WITH tl AS (
-    SELECT query_key, category, avail AS t, type, 0.0 AS exposure, NULL AS request_id FROM ctx_events
-    WHERE query_key IS NOT NULL AND type = 'click'
-    UNION ALL
-    -- one row per (query, category, instant): the impressions of one slate share their request's time
-    SELECT query_key, category, avail, 'exposure', sum(exposure), NULL FROM ctx_exposures WHERE query_key IS NOT NULL
-    GROUP BY query_key, category, avail
-    UNION ALL
-    SELECT DISTINCT query_key, category, request_ts, 'probe', 0.0, request_id FROM ctx_base WHERE query_key IS NOT NULL
-),
-w AS (
-    SELECT
-        *,
-        count(*) FILTER (WHERE type = 'click') OVER by_query AS q_clicks,
-        count(*) FILTER (WHERE type = 'click') OVER by_query_category AS qc_clicks,
-        count(*) FILTER (WHERE type = 'click') OVER recent AS qc_recent_clicks,
-        coalesce(sum(exposure) OVER recent, 0.0) AS qc_exposure,
-        max(t) FILTER (WHERE type <> 'probe') OVER by_query AS max_used
-    FROM tl
-    WINDOW
-        by_query AS (PARTITION BY query_key ORDER BY t
-                     RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
-        by_query_category AS (PARTITION BY query_key, category ORDER BY t
-                              RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
-        recent AS (PARTITION BY query_key, category ORDER BY t
-                   RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
-)
-SELECT request_id, category, q_clicks, qc_clicks, qc_recent_clicks, qc_exposure, max_used FROM w WHERE type = 'probe';
+    p.request_id, p.category,
+    coalesce(q.clicks, 0) - coalesce(q0.clicks, 0) AS q_clicks,
+    coalesce(c.clicks, 0) - coalesce(h.clicks, 0) AS qc_clicks,
+    coalesce(c.clicks, 0) - coalesce(w.clicks, 0) AS qc_recent_clicks,
+    coalesce(c.exposure, 0.0) - coalesce(w.exposure, 0.0) AS qc_exposure,
+    CASE WHEN q.avail >= p.t - to_days(CAST($history_days AS INTEGER)) THEN q.avail END AS max_used
+FROM probes p
+ASOF LEFT JOIN by_query q ON q.query_key = p.query_key AND q.avail < p.t
+ASOF LEFT JOIN by_query q0 ON q0.query_key = p.query_key AND q0.avail < p.t - to_days(CAST($history_days AS INTEGER))
+ASOF LEFT JOIN by_category c ON c.query_key = p.query_key AND c.category IS NOT DISTINCT FROM p.category AND c.avail < p.t
+ASOF LEFT JOIN by_category h ON h.query_key = p.query_key AND h.category IS NOT DISTINCT FROM p.category
+    AND h.avail < p.t - to_days(CAST($history_days AS INTEGER))
+ASOF LEFT JOIN by_category w ON w.query_key = p.query_key AND w.category IS NOT DISTINCT FROM p.category
+    AND w.avail < p.t - to_days(CAST($popularity_days AS INTEGER));
 
 -- query x item: clicks on this item after this query (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_query_item AS
