@@ -37,6 +37,7 @@ class PipelineConfig(dg.ConfigurableResource):
     ranker_learning_rate: float = 0.1
     ranker_num_leaves: int = 7
     ranker_max_rounds: int = 1500
+    ranker_refit: bool = False  # after early stopping, fit again on the training days + the validation day
     compare_arms: str = ""  # comma list of comparison arm names; empty = every arm in the folders
     compare_head_share: float = 0.8  # the head takes this share of clicks; the rest of the catalog is the tail
     compare_max_train_requests: int = 30_000  # per comparison, sampled with a fixed seed; 0 = every request
@@ -62,6 +63,7 @@ class PipelineConfig(dg.ConfigurableResource):
             ranker_learning_rate=float(_env("RECSYS_RANKER_LEARNING_RATE", "0.1")),
             ranker_num_leaves=int(_env("RECSYS_RANKER_NUM_LEAVES", "7")),
             ranker_max_rounds=int(_env("RECSYS_RANKER_MAX_ROUNDS", "1500")),
+            ranker_refit=_env("RECSYS_RANKER_REFIT", "false").lower() in ("1", "true", "yes"),
             compare_arms=_env("RECSYS_COMPARE_ARMS", ""),
             compare_head_share=float(_env("RECSYS_COMPARE_HEAD_SHARE", "0.8")),
             compare_max_train_requests=int(_env("RECSYS_COMPARE_MAX_TRAIN_REQUESTS", "30000")),

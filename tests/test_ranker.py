@@ -147,20 +147,23 @@ def test_saved_model_reloads_and_gives_the_same_scores(trained):
     assert loaded.info["best_iteration"] == json.loads((Path(path) / "model.json").read_text())["best_iteration"]
 
 
-def test_evaluation_never_touches_training_days(trained, monkeypatch):
+@pytest.mark.parametrize("refit", [False, True])
+def test_evaluation_never_touches_training_days(trained, monkeypatch, refit):
     from recsys_assets.assets import model as model_module
     from recsys_assets.build import connect
     from recsys_assets.config import PipelineConfig
     from recsys_assets.settings import load_settings
 
+    config = PipelineConfig(**FAST, ranker_refit=refit)
     calls = []
     real = model_module.load_rows
     monkeypatch.setattr(model_module, "load_rows", lambda con, source, a, b: calls.append((source, a, b)) or real(con, source, a, b))
     con = connect(str(load_settings().warehouse))
-    split = model_module.temporal_split(con, PipelineConfig(**FAST))
-    model_module.build_ranker(con, PipelineConfig(**FAST))
+    split = model_module.temporal_split(con, config)
+    built = model_module.build_ranker(con, config)
     training_calls, calls[:] = list(calls), []
-    model_module.build_evaluation(con, PipelineConfig(**FAST))
+    model_module.build_evaluation(con, config)
+    registered = model_module.build_registry(con, config)
     con.close()
     assert split.eval == [dt.date(2026, 1, 8), dt.date(2026, 1, 9)] and split.valid == dt.date(2026, 1, 7)
     for _, a, b in training_calls:  # training and validation stop before the first evaluation day
@@ -169,6 +172,10 @@ def test_evaluation_never_touches_training_days(trained, monkeypatch):
     assert len(evaluated) == 1
     fitted = [(a, b) for source, a, b in calls if (a, b) != (split.eval[0], split.eval[-1])]
     assert fitted and all(b < split.eval[0] for _, b in fitted)  # baselines fit on training days only
+    # the lineage names the days the model learned from: with a refit, the validation day too
+    trained_days = registered["training_partitions"].split(",")
+    assert (str(split.valid) in trained_days) == refit and str(split.eval[0]) not in trained_days
+    assert built["rows"] == registered["rows"]
 
 
 def test_a_sampler_change_shows_in_the_next_models_registry_row(trained, monkeypatch):

@@ -59,7 +59,8 @@ def temporal_split(con, pipeline: PipelineConfig) -> TemporalSplit:
 def ranker_config(pipeline: PipelineConfig, **overrides: Any) -> RankerConfig:
     values = {"position_handling": pipeline.ranker_position_handling, "use_weights": pipeline.ranker_use_weights,
               "threads": pipeline.ranker_threads, "learning_rate": pipeline.ranker_learning_rate,
-              "num_leaves": pipeline.ranker_num_leaves, "max_rounds": pipeline.ranker_max_rounds}
+              "num_leaves": pipeline.ranker_num_leaves, "max_rounds": pipeline.ranker_max_rounds,
+              "refit": pipeline.ranker_refit}
     return RankerConfig(**(values | overrides))
 
 
@@ -154,10 +155,15 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     if log:
         log(f"training on {train_rows.num_rows} rows of {split.train[0]}..{split.train[-1]} "
             f"({config.position_handling}), validating on {split.valid}")
+    refit_rows = None
+    if config.refit:  # the validation day's rows in training form, for the refit after early stopping
+        refit_rows = training_set(load_rows(con, "negatives" if config.training_rows == "ranking_negatives" else "all_shown",
+                                            split.valid, split.valid), spec, curve)
     ranker = train(config, training_set(train_rows, spec, curve), training_set(valid_rows, spec, curve), categorical,
-                   spec.names, progress=log)
+                   spec.names, progress=log, refit_rows=refit_rows)
     train_seconds = time.perf_counter() - t0 - load_seconds
-    lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": split.train[-1]})[0]
+    last_trained = split.valid if refit_rows is not None else split.train[-1]  # the refit also learned the validation day
+    lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": last_trained})[0]
     fingerprint = hashlib.sha256(
         f"{lineage['negatives_fingerprint']}:{lineage['labels_fingerprint']}:{config}".encode()).hexdigest()[:16]
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -168,12 +174,13 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
         "data_fingerprint": fingerprint, "dagster_run_id": run_id, **split.describe(),
     }
     path = model_files.save(settings.models_dir / model_id, ranker, spec, info)
-    labels = column(train_rows, "label")
+    labels = np.concatenate([column(train_rows, "label")] + ([refit_rows.label] if refit_rows is not None else []))
+    groups = len(group_sizes(train_rows.column("request_id"))) + (len(refit_rows.group) if refit_rows is not None else 0)
     row = {
         "model_id": model_id, "trained_at": trained_at, "model_path": str(path),
         "position_handling": config.position_handling, "training_rows": config.training_rows,
-        "train_first_day": split.train[0], "train_last_day": split.train[-1], "valid_day": split.valid,
-        "rows": train_rows.num_rows, "positives": int(labels.sum()), "groups": len(group_sizes(train_rows.column("request_id"))),
+        "train_first_day": split.train[0], "train_last_day": last_trained, "valid_day": split.valid,
+        "rows": len(labels), "positives": int(labels.sum()), "groups": groups,
         "best_iteration": ranker.best_iteration, "sampler_version": lineage["sampler_versions"],
         "weight_policy": lineage["weight_policies"], "data_fingerprint": fingerprint,
         "config": json.dumps(info | {"config": str(config)}, default=str),
@@ -246,16 +253,24 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     # baselines, trained on the same days with the same hyperparameters
     base_config = ranker_config(pipeline)
     naive_rows = load_rows(con, "all_shown", split.train[0], split.train[-1])
+    # with refit, every model is fitted again on the training days + the validation day
     naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
                                   "use_weights": False}),
-                  training_set(naive_rows, spec, curve), va, categorical, spec.names, progress=log, label="naive baseline")
+                  training_set(naive_rows, spec, curve), va, categorical, spec.names, progress=log, label="naive baseline",
+                  refit_rows=va)
     scores["naive"], probs["naive"] = naive.score(ev.X), naive.click_probability(ev.X, ev.theta)
     if has_truth:
         train_rows = load_rows(con, "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown",
                                split.train[0], split.train[-1])
         truth_train = training_set(train_rows, spec, curve, label=column(train_rows, "truth_attractiveness"))
         truth_valid = training_set(valid_rows, spec, curve, label=column(valid_rows, "truth_attractiveness"))
-        scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical, progress=log).score(ev.X)
+        truth_refit = None
+        if base_config.refit:
+            refit_source = load_rows(con, "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown",
+                                     split.valid, split.valid)
+            truth_refit = training_set(refit_source, spec, curve, label=column(refit_source, "truth_attractiveness"))
+        scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical, progress=log,
+                                           refit_rows=truth_refit).score(ev.X)
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None
     results, tables = evaluate_variants(
         scores=scores, probs=probs, clicks=ev.label, positions=ev.position, groups=ev.group,
@@ -309,7 +324,8 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
         "model_id": model["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
         "model_path": model["model_path"], "sampler_version": model["sampler_version"],
         "sampler_policy_hash": policy.content_hash, "weight_policy": model["weight_policy"],
-        "training_partitions": ",".join(str(d) for d in split.train if model["train_first_day"] <= d <= model["train_last_day"]),
+        "training_partitions": ",".join(str(d) for d in [*split.train, split.valid]
+                                        if model["train_first_day"] <= d <= model["train_last_day"]),
         "eval_partitions": ",".join(str(d) for d in split.eval), "rows": model["rows"], "positives": model["positives"],
         "data_fingerprint": model["data_fingerprint"], "position_handling": model["position_handling"],
         "metrics": json.dumps(metrics, sort_keys=True), "dagster_run_id": info.get("dagster_run_id"),

@@ -22,6 +22,7 @@ recalibrates models trained on downsampled negatives.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +51,9 @@ class RankerConfig:
     monotone: bool = True  # constrain the rate and share features to increase relevance
     max_rounds: int = 1500
     early_stopping_rounds: int = 50
+    # after early stopping on the validation day, fit again on the training days plus the
+    # validation day's rows for the rounds found (the evaluation days stay unseen)
+    refit: bool = False
     seed: int = 1
     threads: int = 0  # 0 = LightGBM's default
 
@@ -58,6 +62,9 @@ class RankerConfig:
             "learning_rate": self.learning_rate, "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": self.feature_fraction, "seed": self.seed, "deterministic": True, "verbosity": -1,
             "metric": "None",
+            # LightGBM otherwise picks row- or column-wise histograms by timing both on this
+            # machine: under load the pick (and the model's last bits) can change between runs
+            "force_col_wise": True,
         }
         if self.threads:
             params["num_threads"] = self.threads
@@ -74,6 +81,11 @@ class TrainingSet:
     position: np.ndarray
     group: np.ndarray
     theta: np.ndarray  # examination probability at each row's position
+
+    def __add__(self, other: TrainingSet) -> TrainingSet:
+        """Both sets' rows, this set's first (request groups stay contiguous)."""
+        return TrainingSet(*(np.concatenate([getattr(self, f), getattr(other, f)])
+                             for f in ("X", "label", "weight", "position", "group", "theta")))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -136,10 +148,26 @@ def _callbacks(config: RankerConfig, progress: Progress | None, label: str) -> l
 
 def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
           feature_names: list[str] | None = None, progress: Progress | None = None,
-          label: str = "ranker") -> TrainedRanker:
+          label: str = "ranker", refit_rows: TrainingSet | None = None) -> TrainedRanker:
     """Fit the ranker; early stopping on the validation day's click log-likelihood under the
     examination model (for examination) or its click NDCG@10 (for the lambdarank variants).
+    With ``config.refit`` and ``refit_rows`` (the validation day's rows in training form),
+    fit again on train + refit rows for the rounds early stopping chose.
     ``progress`` receives a line every few boosting rounds (Dagster's logger in the assets)."""
+    ranker = _fit(config, train_set, valid, categorical, feature_names, progress, label)
+    if config.refit and refit_rows is not None and len(refit_rows.label):
+        rounds = ranker.best_iteration
+        if progress is not None:
+            progress(f"{label}: refit on training + validation rows for {rounds} rounds")
+        fixed = dataclasses.replace(config, max_rounds=rounds, early_stopping_rounds=rounds + 1)
+        ranker = _fit(fixed, train_set + refit_rows, valid, categorical, feature_names, None, label)
+        ranker.best_iteration = rounds
+    ranker.calibration = calibrate(ranker, valid)
+    return ranker
+
+
+def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
+         feature_names: list[str] | None, progress: Progress | None, label: str) -> TrainedRanker:
     params = config.lgb_params()
     if config.monotone and feature_names:
         params["monotone_constraints"] = [1 if n in MONOTONE_INCREASING else 0 for n in feature_names]
@@ -168,21 +196,31 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
         vdata = lgb.Dataset(valid.X, valid.label, group=valid.group, reference=data, categorical_feature=categorical)
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
                             callbacks=_callbacks(config, progress, label))
-    ranker = TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
-    ranker.calibration = calibrate(ranker, valid)
-    return ranker
+    return TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
 
 
 def train_on_truth(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
-                   progress: Progress | None = None) -> TrainedRanker:
+                   progress: Progress | None = None, refit_rows: TrainingSet | None = None) -> TrainedRanker:
     """The ceiling: the same rows and features, labelled with the true attractiveness
-    (simulated logs only), least squares, early stopping on the validation day's truth."""
-    params = config.lgb_params() | {"objective": "regression", "metric": "l2"}
-    data = lgb.Dataset(train_set.X, train_set.label, categorical_feature=categorical, free_raw_data=False)
-    vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
-    booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
-                        callbacks=_callbacks(config, progress, "ceiling (trained on the truth)"))
-    return TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
+    (simulated logs only), least squares, early stopping on the validation day's truth;
+    refit like the ranker (``config.refit``), so that both see the same days."""
+
+    def fit(rows: TrainingSet, rounds: int, stopping: int, progress: Progress | None) -> TrainedRanker:
+        params = config.lgb_params() | {"objective": "regression", "metric": "l2"}
+        data = lgb.Dataset(rows.X, rows.label, categorical_feature=categorical, free_raw_data=False)
+        vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
+        booster = lgb.train(params, data, rounds, valid_sets=[vdata],
+                            callbacks=_callbacks(dataclasses.replace(config, max_rounds=rounds,
+                                                                     early_stopping_rounds=stopping),
+                                                 progress, "ceiling (trained on the truth)"))
+        return TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
+
+    ranker = fit(train_set, config.max_rounds, config.early_stopping_rounds, progress)
+    if config.refit and refit_rows is not None and len(refit_rows.label):
+        rounds = ranker.best_iteration
+        ranker = fit(train_set + refit_rows, rounds, rounds + 1, None)
+        ranker.best_iteration = rounds
+    return ranker
 
 
 def calibrate(ranker: TrainedRanker, calib: TrainingSet) -> dict[str, float]:
