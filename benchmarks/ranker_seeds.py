@@ -47,7 +47,7 @@ def _run_seed_in(root: Path, seed: int, args: argparse.Namespace, pipeline_overr
     os.environ["RECSYS_LOGS"] = str(logs)  # the model layer reads the simulator's truth next to the logs
     config = SimulatorConfig(seed=seed, days=args.days, requests_per_day=args.requests_per_day, **sim_overrides)
     days = [config.start + dt.timedelta(days=i) for i in range(config.days)]
-    pipeline = dataclasses.replace(PipelineConfig(), **pipeline_overrides) if pipeline_overrides else PipelineConfig()
+    pipeline = PipelineConfig(**pipeline_overrides)
     # the cached data layers are only valid for the simulator settings and data-layer config they came from
     fingerprint = json.dumps({"sim": dataclasses.asdict(config), "data": {k: v for k, v in pipeline_overrides.items()
                                                                          if not k.startswith("ranker_")}},
