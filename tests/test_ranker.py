@@ -195,7 +195,7 @@ def test_a_sampler_change_shows_in_the_next_models_registry_row(trained, monkeyp
     after = metadata(result, "model_registry")["sampler_version"]
     assert after != before and after.startswith("ranking-default@")
     versions = [r[0] for r in sql("SELECT sampler_version FROM model_registry ORDER BY registered_at")]
-    assert versions == [before, after]
+    assert versions[-1] == after and set(versions[:-1]) == {before}  # earlier tests may have registered more models
     assert metadata(result, "ctr_ranker")["sampler_version"] == after
 
 
