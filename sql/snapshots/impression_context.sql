@@ -134,30 +134,42 @@ w AS (
 SELECT request_id, item_id, ui_clicks, ui_prior_impressions FROM w WHERE type = 'probe';
 
 -- item popularity: impressions, clicks, purchases over the $popularity_days days before the
--- request's day plus the same day up to T (probe per impression): the running total from
--- the window's first day, read at the last instant before T.
+-- request's day plus the same day up to T (probe per impression). Whole days are one
+-- aggregate; the same day is a running total per item and instant, read at the last
+-- instant before T.
 CREATE OR REPLACE TEMP TABLE ctx_item AS
-WITH running AS (
+WITH history AS (
+    SELECT item_id, avail, 1 AS impressions, 0 AS clicks, 0 AS purchases, exposure FROM ctx_exposures
+    UNION ALL
+    SELECT item_id, avail, 0, CAST(type = 'click' AS INTEGER), CAST(type = 'purchase' AS INTEGER), 0.0 FROM ctx_events
+),
+prior_days AS (
+    SELECT item_id, sum(impressions) AS impressions, sum(clicks) AS clicks, sum(purchases) AS purchases,
+           sum(exposure) AS exposure, max(avail) AS max_used
+    FROM history
+    WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $start
+    GROUP BY item_id
+),
+today AS (
     SELECT item_id, avail,
            sum(sum(impressions)) OVER w AS impressions, sum(sum(clicks)) OVER w AS clicks,
            sum(sum(purchases)) OVER w AS purchases, sum(sum(exposure)) OVER w AS exposure
-    FROM (
-        SELECT item_id, avail, 1 AS impressions, 0 AS clicks, 0 AS purchases, exposure FROM ctx_exposures
-        UNION ALL
-        SELECT item_id, avail, 0, CAST(type = 'click' AS INTEGER), CAST(type = 'purchase' AS INTEGER), 0.0 FROM ctx_events
-    )
-    WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $end
+    FROM history
+    WHERE avail >= $start AND avail < $end
     GROUP BY item_id, avail
     WINDOW w AS (PARTITION BY item_id ORDER BY avail ROWS UNBOUNDED PRECEDING)
 ),
 probes AS (SELECT DISTINCT request_id, item_id, request_ts AS t FROM ctx_base)
 SELECT
     p.request_id, p.item_id,
-    coalesce(r.impressions, 0) AS i_impressions, coalesce(r.clicks, 0) AS i_clicks,
-    coalesce(r.purchases, 0) AS i_purchases, coalesce(r.exposure, 0.0) AS i_exposure,
-    r.avail AS max_used
+    coalesce(r.impressions, 0) + coalesce(d.impressions, 0) AS i_impressions,
+    coalesce(r.clicks, 0) + coalesce(d.clicks, 0) AS i_clicks,
+    coalesce(r.purchases, 0) + coalesce(d.purchases, 0) AS i_purchases,
+    coalesce(r.exposure, 0.0) + coalesce(d.exposure, 0.0) AS i_exposure,
+    greatest(r.avail, d.max_used) AS max_used
 FROM probes p
-ASOF LEFT JOIN running r ON r.item_id = p.item_id AND r.avail < p.t;
+ASOF LEFT JOIN today r ON r.item_id = p.item_id AND r.avail < p.t
+LEFT JOIN prior_days d ON d.item_id = p.item_id;
 
 -- query: clicks after this query, in total and by category of the clicked item (probe per
 -- request and category); max_used is the latest history row of the query in the window
