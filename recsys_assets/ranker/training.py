@@ -52,7 +52,9 @@ class RankerConfig:
     max_rounds: int = 1500
     early_stopping_rounds: int = 50
     # after early stopping on the validation day, fit again on the training days plus the
-    # validation day's rows for the rounds found (the evaluation days stay unseen)
+    # validation day's rows for the rounds found (the evaluation days stay unseen; the
+    # calibration is then fitted on a day the model has seen, which the evaluation's ECE
+    # on the held-out days checks)
     refit: bool = False
     seed: int = 1
     threads: int = 0  # 0 = LightGBM's default
