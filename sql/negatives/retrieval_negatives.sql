@@ -45,8 +45,7 @@ SELECT
     d.item_id, d.category, coalesce(c.clicks, 0) AS popularity,
     pow(coalesce(c.clicks, 0) + 1, $alpha) AS pop_weight,
     row_number() OVER (ORDER BY d.item_id) - 1 AS uniform_idx,
-    row_number() OVER (PARTITION BY d.category ORDER BY d.item_id) - 1 AS category_idx,
-    count(*) OVER (PARTITION BY d.category) AS category_size
+    row_number() OVER (PARTITION BY d.category ORDER BY d.item_id) - 1 AS category_idx
 FROM day_states d
 LEFT JOIN clicks c USING (item_id);
 
@@ -69,14 +68,13 @@ CREATE OR REPLACE TEMP TABLE rn_category_sizes AS
 SELECT category, count(*) AS n FROM rn_catalog GROUP BY category;
 
 CREATE OR REPLACE TEMP TABLE rn_exposed AS
-SELECT request_id, item_id, row_number() OVER (PARTITION BY request_id ORDER BY position) - 1 AS idx,
-       count(*) OVER (PARTITION BY request_id) AS n
+SELECT request_id, item_id, row_number() OVER (PARTITION BY request_id ORDER BY position) - 1 AS idx
 FROM ctr_labels
 WHERE day = $day AND label = 0 AND request_id IN (SELECT request_id FROM rn_pos);
 
 -- Pool sizes per request, so that a draw's pick is computed before the equi-join on it.
 CREATE OR REPLACE TEMP TABLE rn_exposed_sizes AS
-SELECT request_id, any_value(n) AS n FROM rn_exposed GROUP BY request_id;
+SELECT request_id, count(*) AS n FROM rn_exposed GROUP BY request_id;
 
 CREATE OR REPLACE TEMP TABLE rn_hard AS
 WITH logged AS (
@@ -98,12 +96,12 @@ not_engaged AS (
     FROM pool p
     WHERE (p.request_id, p.item_id) NOT IN (SELECT request_id, item_id FROM known_positives)
 )
-SELECT request_id, item_id, r - 1 AS idx, count(*) OVER (PARTITION BY request_id) AS n
+SELECT request_id, item_id, r - 1 AS idx
 FROM not_engaged
 WHERE r <= $hard_top_k;
 
 CREATE OR REPLACE TEMP TABLE rn_hard_sizes AS
-SELECT request_id, any_value(n) AS n FROM rn_hard GROUP BY request_id;
+SELECT request_id, count(*) AS n FROM rn_hard GROUP BY request_id;
 
 CREATE OR REPLACE TEMP TABLE rn_draws AS
 WITH draws AS (
