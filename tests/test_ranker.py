@@ -141,10 +141,61 @@ def test_saved_model_reloads_and_gives_the_same_scores(trained):
     rows = load_rows(con, "all_shown", dt.date(2026, 1, 8), dt.date(2026, 1, 9))
     con.close()
     X = loaded.spec.encode(rows)
+    assert loaded.booster.feature_name() == loaded.spec.names
     again = model_files.load(Path(path))
     assert np.array_equal(loaded.score(X), again.score(X))
     # the text model reproduces the booster that was trained: same scores as the evaluation recorded
     assert loaded.info["best_iteration"] == json.loads((Path(path) / "model.json").read_text())["best_iteration"]
+
+
+def _feature_rows(n: int, seed: int):
+    """Rows with every ranker feature; the click depends on the categorical columns, each in
+    its own way, so a model read back with its columns swapped scores differently."""
+    import pyarrow as pa
+
+    from recsys_assets.ranker.features import CATEGORICAL, NUMERIC
+
+    rng = np.random.default_rng(seed)
+    cols = {name: rng.normal(size=n) for name in NUMERIC}
+    codes = {name: rng.integers(0, 3 + i, size=n) for i, name in enumerate(CATEGORICAL)}
+    for name, c in codes.items():
+        cols[name] = np.array([f"{name}-{v}" for v in range(10)])[c]
+    logit = sum((i + 1) * (codes[name] % 2) for i, name in enumerate(CATEGORICAL)) - 3 + cols["i_ctr"]
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    return pa.table(cols), label
+
+
+def test_a_saved_model_scores_raw_rows_as_the_trained_model_did(tmp_path):
+    """Save, reload, encode the same raw rows with the reloaded spec: the scores are the
+    trained model's. (A spec written with sorted keys once read the categorical columns back
+    in another order, and the evaluation scored a scrambled model.)"""
+    from recsys_assets.ranker import model_files
+    from recsys_assets.ranker.features import FeatureSpec
+    from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
+
+    table, label = _feature_rows(4000, seed=3)
+    spec = FeatureSpec.fit(table)
+    assert list(spec.categorical) != sorted(spec.categorical)  # the order a sorted JSON would lose
+    X = spec.encode(table)
+    ones = np.ones(len(label))
+    rows = TrainingSet(X, label, ones, np.ones(len(label), np.int64), np.full(len(label) // 8, 8), ones)
+    categorical = list(range(len(spec.numeric), len(spec.names)))
+    ranker = train(RankerConfig(position_handling="none", max_rounds=30, min_data_in_leaf=20), rows, rows, categorical,
+                   spec.names)
+    path = model_files.save(tmp_path / "m", ranker, spec, {})
+    loaded = model_files.load(path)
+    assert loaded.spec.names == spec.names == loaded.booster.feature_name()
+    assert np.allclose(loaded.score(loaded.spec.encode(table)), ranker.score(X), rtol=0, atol=1e-9)
+    # a spec written before the order was recorded (sorted keys, no names) reads back in training order
+    legacy = json.loads((path / "feature_spec.json").read_text())
+    del legacy["names"]
+    (path / "feature_spec.json").write_text(json.dumps(legacy, sort_keys=True))
+    assert model_files.load(path).spec.names == spec.names
+    # a spec whose order disagrees with the model file is refused, naming the file
+    legacy["names"] = [*spec.numeric, *reversed(spec.categorical)]
+    (path / "feature_spec.json").write_text(json.dumps(legacy))
+    with pytest.raises(ValueError, match="feature_spec.json.*feature order"):
+        model_files.load(path)
 
 
 @pytest.mark.parametrize("refit", [False, True])

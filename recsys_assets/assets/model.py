@@ -159,8 +159,9 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     if config.refit:  # the validation day's rows in training form, for the refit after early stopping
         refit_rows = training_set(load_rows(con, "negatives" if config.training_rows == "ranking_negatives" else "all_shown",
                                             split.valid, split.valid), spec, curve)
-    ranker = train(config, training_set(train_rows, spec, curve), training_set(valid_rows, spec, curve), categorical,
-                   spec.names, progress=log, refit_rows=refit_rows)
+    valid = training_set(valid_rows, spec, curve)
+    ranker = train(config, training_set(train_rows, spec, curve), valid, categorical, spec.names, progress=log,
+                   refit_rows=refit_rows)
     train_seconds = time.perf_counter() - t0 - load_seconds
     last_trained = split.valid if refit_rows is not None else split.train[-1]  # the refit also learned the validation day
     lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": last_trained})[0]
@@ -174,6 +175,9 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
         "data_fingerprint": fingerprint, "dagster_run_id": run_id, **split.describe(),
     }
     path = model_files.save(settings.models_dir / model_id, ranker, spec, info)
+    reloaded = model_files.load(path)  # what evaluation and serving will score with
+    if not np.allclose(reloaded.score(reloaded.spec.encode(valid_rows)), ranker.score(valid.X), rtol=0, atol=1e-9):
+        raise RuntimeError(f"{path}: the saved model does not reproduce the trained model's scores on {split.valid}")
     labels = np.concatenate([column(train_rows, "label")] + ([refit_rows.label] if refit_rows is not None else []))
     groups = len(group_sizes(train_rows.column("request_id"))) + (len(refit_rows.group) if refit_rows is not None else 0)
     row = {

@@ -62,12 +62,22 @@ class FeatureSpec:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        """The spec with its column order explicit (``names``): the matrix columns, and so the
+        model's inputs, follow it; key order in JSON objects is not something to rely on."""
+        return json.dumps({"names": self.names, **asdict(self)}, indent=2)
 
     @classmethod
     def load(cls, path: Path) -> FeatureSpec:
         data = json.loads(path.read_text())
-        return cls(numeric=list(data["numeric"]), categorical={k: list(v) for k, v in data["categorical"].items()})
+        numeric, categorical = list(data["numeric"]), data["categorical"]
+        # specs written before ``names`` was recorded had their categorical keys sorted: fit
+        # creates them in CATEGORICAL order, so that order is restored
+        known = {n: i for i, n in enumerate(CATEGORICAL)}
+        order = data.get("names") or [*numeric, *sorted(categorical, key=lambda n: known.get(n, len(known)))]
+        cats = [n for n in order if n in categorical]
+        if sorted(cats) != sorted(categorical) or [n for n in order if n not in categorical] != numeric:
+            raise ValueError(f"{path}: 'names' does not list the numeric then the categorical features")
+        return cls(numeric=numeric, categorical={n: list(categorical[n]) for n in cats})
 
 
 def group_sizes(request_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -53,6 +53,10 @@ def save(directory: Path, ranker: TrainedRanker, spec: FeatureSpec, info: dict[s
 def load(directory: Path) -> LoadedRanker:
     booster = lgb.Booster(model_file=str(directory / "model.txt"))
     spec = FeatureSpec.load(directory / "feature_spec.json")
+    trained_on = booster.feature_name()
+    if not all(n.startswith("Column_") for n in trained_on) and trained_on != spec.names:
+        raise ValueError(f"{directory / 'feature_spec.json'}: feature order {spec.names} is not the order the model in "
+                         f"model.txt was trained on {trained_on}")
     info = json.loads((directory / "model.json").read_text())
     info["best_iteration"] = booster.current_iteration()  # the file holds exactly the chosen iterations
     return LoadedRanker(booster, spec, info)

@@ -181,7 +181,8 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
         theta = train_set.theta if examined else np.ones_like(train_set.theta)
         valid_theta = valid.theta if examined else np.ones_like(valid.theta)
         params["objective"] = examination_objective(theta)
-        data = lgb.Dataset(train_set.X, train_set.label, weight=weight, categorical_feature=categorical, free_raw_data=False)
+        data = lgb.Dataset(train_set.X, train_set.label, weight=weight, categorical_feature=categorical, free_raw_data=False,
+                           feature_name=feature_names or "auto")
         vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
 
         def feval(preds, _):
@@ -195,7 +196,7 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
         params |= {"objective": "lambdarank", "lambdarank_truncation_level": 30, "metric": "ndcg", "eval_at": [10]}
         position = (train_set.position - 1).astype(np.int32) if config.position_handling == "lambdarank_position" else None
         data = lgb.Dataset(train_set.X, train_set.label, weight=weight, group=train_set.group, position=position,
-                           categorical_feature=categorical, free_raw_data=False)
+                           categorical_feature=categorical, free_raw_data=False, feature_name=feature_names or "auto")
         vdata = lgb.Dataset(valid.X, valid.label, group=valid.group, reference=data, categorical_feature=categorical)
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
                             callbacks=_callbacks(config, progress, label))
