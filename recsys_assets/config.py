@@ -38,6 +38,9 @@ class PipelineConfig(dg.ConfigurableResource):
     ranker_num_leaves: int = 7
     ranker_max_rounds: int = 1500
     ranker_refit: bool = False  # after early stopping, fit again on the training days + the validation day
+    # comma list of features the ranker leaves out (every model of the evaluation and comparison too);
+    # brand, a categorical of hundreds of values, overfits click labels (measured in README)
+    ranker_exclude_features: str = "brand"
     compare_arms: str = ""  # comma list of comparison arm names; empty = every arm in the folders
     compare_head_share: float = 0.8  # the head takes this share of clicks; the rest of the catalog is the tail
     compare_max_train_requests: int = 30_000  # per comparison, sampled with a fixed seed; 0 = every request
@@ -64,6 +67,7 @@ class PipelineConfig(dg.ConfigurableResource):
             ranker_num_leaves=int(_env("RECSYS_RANKER_NUM_LEAVES", "7")),
             ranker_max_rounds=int(_env("RECSYS_RANKER_MAX_ROUNDS", "1500")),
             ranker_refit=_env("RECSYS_RANKER_REFIT", "false").lower() in ("1", "true", "yes"),
+            ranker_exclude_features=_env("RECSYS_RANKER_EXCLUDE_FEATURES", "brand"),
             compare_arms=_env("RECSYS_COMPARE_ARMS", ""),
             compare_head_share=float(_env("RECSYS_COMPARE_HEAD_SHARE", "0.8")),
             compare_max_train_requests=int(_env("RECSYS_COMPARE_MAX_TRAIN_REQUESTS", "30000")),

@@ -112,6 +112,7 @@ def test_model_assets_materialize_with_lineage(trained):
     _, result = trained
     ranker = metadata(result, "ctr_ranker")
     assert ranker["sampler_version"].startswith("ranking-default@") and ranker["rows"] > 0
+    assert ranker["excluded_features"] == "brand"  # the default: a categorical of hundreds of values
     evaluation = metadata(result, "ranker_evaluation")
     for variant in ("model", "naive", "logging", "ceiling"):
         assert f"{variant}/truth_ndcg@10" in evaluation
@@ -196,6 +197,18 @@ def test_a_saved_model_scores_raw_rows_as_the_trained_model_did(tmp_path):
     (path / "feature_spec.json").write_text(json.dumps(legacy))
     with pytest.raises(ValueError, match="feature_spec.json.*feature order"):
         model_files.load(path)
+
+
+def test_excluded_features_are_left_out_and_unknown_names_refused():
+    from recsys_assets.ranker.features import CATEGORICAL, NUMERIC, FeatureSpec
+
+    table, _ = _feature_rows(200, seed=1)
+    spec = FeatureSpec.fit(table, exclude="brand, i_ctr")
+    assert spec.names == [n for n in (*NUMERIC, *CATEGORICAL) if n not in ("brand", "i_ctr")]
+    assert spec.encode(table).shape == (200, len(NUMERIC) + len(CATEGORICAL) - 2)
+    assert FeatureSpec.fit(table, exclude="").names == [*NUMERIC, *CATEGORICAL]
+    with pytest.raises(ValueError, match="RECSYS_RANKER_EXCLUDE_FEATURES.*'colour'"):
+        FeatureSpec.fit(table, exclude="brand,colour")
 
 
 @pytest.mark.parametrize("refit", [False, True])

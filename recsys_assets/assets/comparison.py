@@ -95,7 +95,7 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
         raise ValueError(f"no rows to compare on: {train_rows.num_rows} training, {valid_rows.num_rows} validation, "
                          f"{eval_rows.num_rows} evaluation")
     train_rows = subsample_requests(train_rows, pipeline.compare_max_train_requests, seed)
-    spec = FeatureSpec.fit(train_rows)
+    spec = FeatureSpec.fit(train_rows, exclude=pipeline.ranker_exclude_features)
     categorical = list(range(len(spec.numeric), len(spec.names)))
     valid, ev = training_set(valid_rows, spec, curve), training_set(eval_rows, spec, curve)
     train_keys = _keys(train_rows)

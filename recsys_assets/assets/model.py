@@ -149,7 +149,7 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
     if train_rows.num_rows == 0 or valid_rows.num_rows == 0:
         raise ValueError(f"no training rows ({train_rows.num_rows}) or validation rows ({valid_rows.num_rows})")
-    spec = FeatureSpec.fit(train_rows)
+    spec = FeatureSpec.fit(train_rows, exclude=pipeline.ranker_exclude_features)
     categorical = list(range(len(spec.numeric), len(spec.names)))
     load_seconds = time.perf_counter() - t0
     if log:
@@ -200,7 +200,8 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
         "rows": row["rows"], "positives": row["positives"], "groups": row["groups"],
         "best_iteration": ranker.best_iteration, "seconds/load": round(load_seconds, 2), "seconds/train": round(train_seconds, 2),
         "rows_per_second/train": round(row["rows"] / max(train_seconds, 1e-9)),
-        "calibration": json.dumps(ranker.calibration), **split.describe(),
+        "calibration": json.dumps(ranker.calibration), "features": len(spec.names),
+        "excluded_features": ",".join(sorted(set(NUMERIC + CATEGORICAL) - set(spec.names))) or "none", **split.describe(),
         "feature_importance": dg.MetadataValue.md("\n".join(
             ["| feature | share of gain |", "|---|---:|"] + [f"| {n} | {g / total_gain:.1%} |" for n, g in importance[:12]])),
     }
@@ -210,7 +211,8 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
 def _ranker_code_version() -> str:
     policy = sampler_policy(_PIPELINE.ranking_sampler, "ranking")
     weights = weight_policy(_PIPELINE.weight_policy)
-    features = hashlib.sha256(json.dumps([NUMERIC, CATEGORICAL, str(ranker_config(_PIPELINE))]).encode()).hexdigest()[:8]
+    features = hashlib.sha256(json.dumps([NUMERIC, CATEGORICAL, _PIPELINE.ranker_exclude_features,
+                                          str(ranker_config(_PIPELINE))]).encode()).hexdigest()[:8]
     return f"{sql_code_version('model/ranker_rows', 'model/training_lineage', tables=['ctr_ranker'])}-{features}-" \
            f"{policy.content_hash}-{weights.content_hash}"
 

@@ -44,13 +44,15 @@ class FeatureSpec:
         return [*self.numeric, *self.categorical]
 
     @classmethod
-    def fit(cls, table: pa.Table) -> FeatureSpec:
+    def fit(cls, table: pa.Table, exclude: str | tuple[str, ...] = ()) -> FeatureSpec:
+        """Category lists from the training rows; ``exclude`` (names, or a comma list) is left out."""
+        left_out = excluded_features(exclude)
         cats = {}
-        for name in CATEGORICAL:
+        for name in (c for c in CATEGORICAL if c not in left_out):
             counts = pc.value_counts(table.column(name).drop_null()).to_pylist()
             ranked = sorted(counts, key=lambda c: (-c["counts"], str(c["values"])))[:MAX_CATEGORIES]
             cats[name] = sorted(str(c["values"]) for c in ranked)
-        return cls(numeric=list(NUMERIC), categorical=cats)
+        return cls(numeric=[n for n in NUMERIC if n not in left_out], categorical=cats)
 
     def encode(self, table: pa.Table) -> np.ndarray:
         out = np.empty((table.num_rows, len(self.names)), dtype=np.float32)
@@ -78,6 +80,17 @@ class FeatureSpec:
         if sorted(cats) != sorted(categorical) or [n for n in order if n not in categorical] != numeric:
             raise ValueError(f"{path}: 'names' does not list the numeric then the categorical features")
         return cls(numeric=numeric, categorical={n: list(categorical[n]) for n in cats})
+
+
+def excluded_features(exclude: str | tuple[str, ...] | list[str]) -> frozenset[str]:
+    """Feature names to leave out, checked against the known features."""
+    names = [n.strip() for n in exclude.split(",")] if isinstance(exclude, str) else list(exclude)
+    names = [n for n in names if n]
+    unknown = sorted(set(names) - set(NUMERIC) - set(CATEGORICAL))
+    if unknown:
+        raise ValueError(f"ranker_exclude_features (RECSYS_RANKER_EXCLUDE_FEATURES): unknown feature(s) {unknown}; "
+                         f"known: {', '.join([*NUMERIC, *CATEGORICAL])}")
+    return frozenset(names)
 
 
 def group_sizes(request_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
