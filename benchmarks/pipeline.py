@@ -146,17 +146,16 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
     elif stage in ("handoff", "training"):
         import numpy as np
 
-        from recsys_assets.ranker.dataset import load_rows, training_set
-        from recsys_assets.ranker.features import FeatureSpec
+        from recsys_assets.ranker.dataset import stream_training_set
         from recsys_assets.ranker.position_bias import Curve
         from recsys_assets.ranker.training import RankerConfig, train
         from recsys_assets.truth import register_truth
 
         register_truth(con, logs)
-        table = load_rows(con, "negatives", DAY, DAY)
-        spec = FeatureSpec.fit(table)
-        data = training_set(table, spec, Curve("flat", np.ones(100)))
-        out["rows"] = table.num_rows
+        # as ctr_ranker does: record batches encoded as they arrive, no Arrow table of the day
+        data, spec = stream_training_set(con, "negatives", DAY, DAY, Curve("flat", np.ones(100)),
+                                         exclude=pipeline.ranker_exclude_features)
+        out["rows"] = len(data.label)
         if stage == "training":
             t0 = time.perf_counter()  # the handoff is its own stage
             categorical = list(range(len(spec.numeric), len(spec.names)))

@@ -38,7 +38,13 @@ def run_seed(seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_
 
 
 def _run_seed_in(root: Path, seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_overrides: dict) -> dict:
-    from recsys_assets.build import build_clean, build_labels_layer, build_model_layer, build_negatives_layer, connect
+    from recsys_assets.build import (
+        build_clean,
+        build_labels_layer,
+        build_model_layer,
+        build_negatives_layer,
+        connect,
+    )
     from recsys_assets.config import PipelineConfig
     from recsys_assets.simulator import SimulatorConfig, simulate
 

@@ -72,3 +72,11 @@ def arrow_query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, 
     """Result of a one-statement query file as an Arrow table (no row-by-row Python objects)."""
     (statement,) = load_sql(name)
     return con.sql(statement, params=_params_for(statement, params or {})).to_arrow_table()
+
+
+def arrow_batches(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None,
+                  batch_rows: int = 1 << 18):
+    """Result of a one-statement query file as a stream of Arrow record batches, so the
+    caller never holds the whole result."""
+    (statement,) = load_sql(name)
+    return con.sql(statement, params=_params_for(statement, params or {})).to_arrow_reader(batch_rows)

@@ -211,6 +211,38 @@ def test_excluded_features_are_left_out_and_unknown_names_refused():
         FeatureSpec.fit(table, exclude="brand,colour")
 
 
+@pytest.mark.parametrize("batch_rows", [7, 1 << 18])
+def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows):
+    """The streamed hand-off (record batches, a request split across batches at 7 rows per
+    batch) gives the same spec and arrays as loading the Arrow table and encoding it."""
+    from recsys_assets.build import connect
+    from recsys_assets.ranker.dataset import load_rows, stream_training_set, training_set
+    from recsys_assets.ranker.features import FeatureSpec
+    from recsys_assets.ranker.position_bias import Curve
+    from recsys_assets.settings import load_settings
+    from recsys_assets.truth import register_truth
+
+    con = connect(str(load_settings().warehouse))
+    register_truth(con, load_settings().logs_dir)
+    curve = Curve("test", np.array([1.0, 0.6, 0.4, 0.3]))
+    first, last = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
+    table = load_rows(con, "negatives", first, last)
+    spec = FeatureSpec.fit(table, exclude="brand")
+    expected = training_set(table, spec, curve)
+    streamed, streamed_spec = stream_training_set(con, "negatives", first, last, curve, exclude="brand",
+                                                  batch_rows=batch_rows)
+    assert streamed_spec == spec and len(expected.group) > 10
+    for field in ("X", "label", "weight", "position", "group", "theta"):
+        assert np.array_equal(getattr(streamed, field), getattr(expected, field), equal_nan=True), field
+    # with a given spec (validation and refit rows) and another label column
+    valid = load_rows(con, "all_shown", last, last)
+    truth, _ = stream_training_set(con, "all_shown", last, last, curve, spec=spec, label_column="truth_attractiveness",
+                                   batch_rows=batch_rows)
+    con.close()
+    assert np.array_equal(truth.X, spec.encode(valid), equal_nan=True)
+    assert np.array_equal(truth.label, valid.column("truth_attractiveness").to_numpy(zero_copy_only=False))
+
+
 @pytest.mark.parametrize("refit", [False, True])
 def test_evaluation_never_touches_training_days(trained, monkeypatch, refit):
     from recsys_assets.assets import model as model_module

@@ -19,9 +19,9 @@ import pyarrow as pa
 from recsys_assets.config import PipelineConfig
 from recsys_assets.policy_files import sampler_policy, weight_policy
 from recsys_assets.ranker import model_files
-from recsys_assets.ranker.dataset import column, load_rows, training_set
+from recsys_assets.ranker.dataset import column, load_rows, stream_training_set, training_set
 from recsys_assets.ranker.evaluation import evaluate_variants
-from recsys_assets.ranker.features import CATEGORICAL, NUMERIC, FeatureSpec, group_sizes
+from recsys_assets.ranker.features import CATEGORICAL, NUMERIC
 from recsys_assets.ranker.position_bias import Curve, estimate_curves
 from recsys_assets.ranker.training import Progress, RankerConfig, train, train_on_truth
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
@@ -144,24 +144,23 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     curve = load_curve(con)
     config = ranker_config(pipeline)
     t0 = time.perf_counter()
-    train_rows = load_rows(con, "negatives" if config.training_rows == "ranking_negatives" else "all_shown",
-                           split.train[0], split.train[-1])
+    source = "negatives" if config.training_rows == "ranking_negatives" else "all_shown"
+    # the training days streamed into LightGBM's matrix (never a whole Arrow table of them)
+    train_set, spec = stream_training_set(con, source, split.train[0], split.train[-1], curve,
+                                          exclude=pipeline.ranker_exclude_features)
     valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
-    if train_rows.num_rows == 0 or valid_rows.num_rows == 0:
-        raise ValueError(f"no training rows ({train_rows.num_rows}) or validation rows ({valid_rows.num_rows})")
-    spec = FeatureSpec.fit(train_rows, exclude=pipeline.ranker_exclude_features)
+    if len(train_set.label) == 0 or valid_rows.num_rows == 0:
+        raise ValueError(f"no training rows ({len(train_set.label)}) or validation rows ({valid_rows.num_rows})")
     categorical = list(range(len(spec.numeric), len(spec.names)))
     load_seconds = time.perf_counter() - t0
     if log:
-        log(f"training on {train_rows.num_rows} rows of {split.train[0]}..{split.train[-1]} "
+        log(f"training on {len(train_set.label)} rows of {split.train[0]}..{split.train[-1]} "
             f"({config.position_handling}), validating on {split.valid}")
     refit_rows = None
     if config.refit:  # the validation day's rows in training form, for the refit after early stopping
-        refit_rows = training_set(load_rows(con, "negatives" if config.training_rows == "ranking_negatives" else "all_shown",
-                                            split.valid, split.valid), spec, curve)
+        refit_rows, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec)
     valid = training_set(valid_rows, spec, curve)
-    ranker = train(config, training_set(train_rows, spec, curve), valid, categorical, spec.names, progress=log,
-                   refit_rows=refit_rows)
+    ranker = train(config, train_set, valid, categorical, spec.names, progress=log, refit_rows=refit_rows)
     train_seconds = time.perf_counter() - t0 - load_seconds
     last_trained = split.valid if refit_rows is not None else split.train[-1]  # the refit also learned the validation day
     lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": last_trained})[0]
@@ -178,8 +177,8 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     reloaded = model_files.load(path)  # what evaluation and serving will score with
     if not np.allclose(reloaded.score(reloaded.spec.encode(valid_rows)), ranker.score(valid.X), rtol=0, atol=1e-9):
         raise RuntimeError(f"{path}: the saved model does not reproduce the trained model's scores on {split.valid}")
-    labels = np.concatenate([column(train_rows, "label")] + ([refit_rows.label] if refit_rows is not None else []))
-    groups = len(group_sizes(train_rows.column("request_id"))) + (len(refit_rows.group) if refit_rows is not None else 0)
+    labels = np.concatenate([train_set.label] + ([refit_rows.label] if refit_rows is not None else []))
+    groups = len(train_set.group) + (len(refit_rows.group) if refit_rows is not None else 0)
     row = {
         "model_id": model_id, "trained_at": trained_at, "model_path": str(path),
         "position_handling": config.position_handling, "training_rows": config.training_rows,
@@ -258,23 +257,21 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     probs: dict[str, np.ndarray] = {"model": loaded.click_probability(ev.X, ev.theta)}
     # baselines, trained on the same days with the same hyperparameters
     base_config = ranker_config(pipeline)
-    naive_rows = load_rows(con, "all_shown", split.train[0], split.train[-1])
+    naive_rows, _ = stream_training_set(con, "all_shown", split.train[0], split.train[-1], curve, spec=spec)
     # with refit, every model is fitted again on the training days + the validation day
     naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
                                   "use_weights": False}),
-                  training_set(naive_rows, spec, curve), va, categorical, spec.names, progress=log, label="naive baseline",
-                  refit_rows=va)
+                  naive_rows, va, categorical, spec.names, progress=log, label="naive baseline", refit_rows=va)
     scores["naive"], probs["naive"] = naive.score(ev.X), naive.click_probability(ev.X, ev.theta)
     if has_truth:
-        train_rows = load_rows(con, "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown",
-                               split.train[0], split.train[-1])
-        truth_train = training_set(train_rows, spec, curve, label=column(train_rows, "truth_attractiveness"))
+        source = "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown"
+        truth_train, _ = stream_training_set(con, source, split.train[0], split.train[-1], curve, spec=spec,
+                                             label_column="truth_attractiveness")
         truth_valid = training_set(valid_rows, spec, curve, label=column(valid_rows, "truth_attractiveness"))
         truth_refit = None
         if base_config.refit:
-            refit_source = load_rows(con, "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown",
-                                     split.valid, split.valid)
-            truth_refit = training_set(refit_source, spec, curve, label=column(refit_source, "truth_attractiveness"))
+            truth_refit, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec,
+                                                 label_column="truth_attractiveness")
         scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical, progress=log,
                                            refit_rows=truth_refit).score(ev.X)
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None

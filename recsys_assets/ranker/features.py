@@ -47,11 +47,18 @@ class FeatureSpec:
     def fit(cls, table: pa.Table, exclude: str | tuple[str, ...] = ()) -> FeatureSpec:
         """Category lists from the training rows; ``exclude`` (names, or a comma list) is left out."""
         left_out = excluded_features(exclude)
+        counts = {name: category_counts(table.column(name)) for name in CATEGORICAL if name not in left_out}
+        return cls.from_counts(counts, exclude)
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, dict[str, int]], exclude: str | tuple[str, ...] = ()) -> FeatureSpec:
+        """The spec from each categorical feature's value counts: its MAX_CATEGORIES most
+        frequent values (ties by value), listed in sorted order."""
+        left_out = excluded_features(exclude)
         cats = {}
         for name in (c for c in CATEGORICAL if c not in left_out):
-            counts = pc.value_counts(table.column(name).drop_null()).to_pylist()
-            ranked = sorted(counts, key=lambda c: (-c["counts"], str(c["values"])))[:MAX_CATEGORIES]
-            cats[name] = sorted(str(c["values"]) for c in ranked)
+            ranked = sorted(counts.get(name, {}).items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CATEGORIES]
+            cats[name] = sorted(value for value, _ in ranked)
         return cls(numeric=[n for n in NUMERIC if n not in left_out], categorical=cats)
 
     def encode(self, table: pa.Table) -> np.ndarray:
@@ -80,6 +87,14 @@ class FeatureSpec:
         if sorted(cats) != sorted(categorical) or [n for n in order if n not in categorical] != numeric:
             raise ValueError(f"{path}: 'names' does not list the numeric then the categorical features")
         return cls(numeric=numeric, categorical={n: list(categorical[n]) for n in cats})
+
+
+def category_counts(values: pa.Array | pa.ChunkedArray, into: dict[str, int] | None = None) -> dict[str, int]:
+    """Counts of the non-null values (as strings), added to ``into`` when given."""
+    out = {} if into is None else into
+    for c in pc.value_counts(values.drop_null().cast(pa.string())).to_pylist():
+        out[c["values"]] = out.get(c["values"], 0) + c["counts"]
+    return out
 
 
 def excluded_features(exclude: str | tuple[str, ...] | list[str]) -> frozenset[str]:
