@@ -168,7 +168,9 @@ def latest_comparison(con) -> list[dict[str, Any]]:
 
 
 def _code_version() -> str:
-    files = "".join(p.read_text() for p in policy_files("comparison"))
+    pipeline = PipelineConfig.from_env()  # the feature set and LightGBM settings every arm trains with
+    files = "".join(p.read_text() for p in policy_files("comparison")) + pipeline.ranker_exclude_features + \
+        str(ranker_config(pipeline))
     return sql_code_version("model/comparison_negatives", "negatives/ranking_candidates", "model/head_items",
                             "model/ranker_rows", tables=["sampler_comparison"]) + "-" + \
         hashlib.sha256(files.encode()).hexdigest()[:8]
