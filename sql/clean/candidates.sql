@@ -71,3 +71,7 @@ INSERT INTO row_accounting
 SELECT $day, 'candidates', _state, count(*)
 FROM stage_candidates
 GROUP BY _state;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_candidates;

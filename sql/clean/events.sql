@@ -78,3 +78,7 @@ INSERT INTO row_accounting
 SELECT $day, 'events', _state, count(*)
 FROM stage_events
 GROUP BY _state;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_events;

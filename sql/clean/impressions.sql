@@ -122,3 +122,7 @@ INSERT INTO row_accounting
 SELECT $day, 'impressions', _state, count(*)
 FROM stage_impressions
 GROUP BY _state;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_impressions;

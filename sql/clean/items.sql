@@ -69,3 +69,7 @@ DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'items';
 
 INSERT INTO row_accounting
 SELECT NULL, 'items', _state, count(*) FROM stage_items GROUP BY _state;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_items;

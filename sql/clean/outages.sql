@@ -34,3 +34,7 @@ DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'outages';
 
 INSERT INTO row_accounting
 SELECT NULL, 'outages', _state, count(*) FROM stage_outages GROUP BY _state;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_outages;

@@ -93,3 +93,7 @@ SELECT
     count(*)
 FROM stage_requests
 GROUP BY outcome;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_requests;

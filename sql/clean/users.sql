@@ -47,3 +47,7 @@ DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'users';
 
 INSERT INTO row_accounting
 SELECT NULL, 'users', _state, count(*) FROM stage_users GROUP BY _state;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_users;

@@ -65,3 +65,7 @@ DELETE FROM label_exclusions WHERE day = $day AND task = 'conversion';
 INSERT INTO label_exclusions
 SELECT $day, 'conversion', 'censored_' || censor_reason, count(*)
 FROM lbl_conversion WHERE censor_reason IS NOT NULL GROUP BY censor_reason;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE lbl_conversion;

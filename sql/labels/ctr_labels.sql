@@ -138,3 +138,10 @@ FROM candidates c
 JOIN requests q ON q.request_id = c.request_id AND q.day = $day
 WHERE c.day = $day AND NOT c.shown AND q.traffic = 'user'
 HAVING count(*) > 0;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE lbl_actions;
+DROP TABLE lbl_base;
+DROP TABLE lbl_ctr;
+DROP TABLE lbl_exposures;

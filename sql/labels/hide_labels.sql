@@ -56,3 +56,7 @@ SELECT $day, 'hide', 'censored_' || censor_reason, count(*) FROM lbl_hide WHERE 
 UNION ALL
 SELECT $day, 'hide', 'never_visible', count(*) FROM ctr_labels WHERE day = $day AND negative_type = 'never_visible'
 HAVING count(*) > 0;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE lbl_hide;

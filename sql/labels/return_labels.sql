@@ -50,3 +50,7 @@ DELETE FROM label_exclusions WHERE day = $day AND task = 'return';
 
 INSERT INTO label_exclusions
 SELECT $day, 'return', 'censored_' || censor_reason, count(*) FROM lbl_return WHERE censor_reason IS NOT NULL GROUP BY 3;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE lbl_return;

@@ -98,3 +98,9 @@ scalars AS (
 SELECT $day, m.sampler, v.sampler_version, m.metric, m.key, m.value
 FROM (SELECT * FROM distributions UNION ALL SELECT * FROM scalars) m
 JOIN versions v USING (sampler);
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE sm_popularity;
+DROP TABLE sm_positives;
+DROP TABLE sm_rows;

@@ -267,3 +267,16 @@ LEFT JOIN ctx_user_item ui ON ui.request_id = b.request_id AND ui.item_id = b.it
 LEFT JOIN ctx_item it ON it.request_id = b.request_id AND it.item_id = b.item_id
 LEFT JOIN ctx_query_category qc ON qc.request_id = b.request_id AND qc.category IS NOT DISTINCT FROM b.category
 LEFT JOIN ctx_query_item qi ON qi.request_id = b.request_id AND qi.item_id = b.item_id;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE ctx_base;
+DROP TABLE ctx_category_price;
+DROP TABLE ctx_events;
+DROP TABLE ctx_exposures;
+DROP TABLE ctx_item;
+DROP TABLE ctx_query_category;
+DROP TABLE ctx_query_item;
+DROP TABLE ctx_user;
+DROP TABLE ctx_user_category;
+DROP TABLE ctx_user_item;

@@ -51,3 +51,7 @@ SELECT
 FROM raw_logs
 WHERE day IS NULL OR day < $range_start OR day >= $range_end
 GROUP BY ALL;
+
+-- The temporary tables above live in memory and spill to the temp directory at scale: freed
+-- with this write, so that the next write does not stack its own on top of them.
+DROP TABLE stage_raw_logs;
