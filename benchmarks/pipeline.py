@@ -4,6 +4,7 @@ pandas reference, with the peak memory of each stage.
     python -m benchmarks.pipeline                   # 1M requests x 30 impressions = 30M impressions
     python -m benchmarks.pipeline --scale 0.01      # a quick smoke run (10k requests)
     python -m benchmarks.pipeline --triple          # then the same at 3x scale (must finish; no pandas)
+    python -m benchmarks.pipeline --triple-only     # only the 3x run
 
 Each stage runs in its own process on the same DuckDB file (``memory_limit`` and a spill
 directory set), so its peak RSS is its own. Stages: simulate, copy_floor (DuckDB reading
@@ -307,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="x 1M requests x 30 impressions (default 1)")
     parser.add_argument("--triple", action="store_true", help="also run at 3x the scale (must finish; no pandas stage)")
+    parser.add_argument("--triple-only", action="store_true", help="only the 3x run")
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB memory_limit (default 4GB), spilling to disk")
     parser.add_argument("--pandas-rows", type=int, default=3_000_000, help="impressions the pandas reference handles")
     parser.add_argument("--rounds", type=int, default=50, help="LightGBM rounds in the training stage")
@@ -324,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from recsys_assets.settings import load_settings
 
-    runs = [(f"scale {args.scale:g}", False)] + ([(f"scale {3 * args.scale:g} (3x)", True)] if args.triple else [])
+    runs = [] if args.triple_only else [(f"scale {args.scale:g}", False)]
+    runs += [(f"scale {3 * args.scale:g} (3x)", True)] if args.triple or args.triple_only else []
     outputs = []
     for label, triple in runs:
         print(f"{label} ...", flush=True)
