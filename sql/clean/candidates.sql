@@ -33,7 +33,8 @@ deduped AS (
     LEFT JOIN copies k ON k._file = c._file AND k._row = c._row
 )
 SELECT
-    *,
+    -- only what the writes below read: the staging rows spill to disk at scale
+    request_id, item_id, source, retrieval_rank, retrieval_score, _file, _row,
     CASE
         WHEN _reason IS NOT NULL THEN _reason
         WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:candidate'

@@ -85,7 +85,9 @@ slate AS (
     WHERE s._day = $day
 )
 SELECT
-    *,
+    -- only what the writes below read: the staging rows spill to disk at scale
+    request_id, item_id, position, ts, request_ts, visible_ms, propensity, source, _event_id, request_traffic,
+    _file, _row,
     CASE
         WHEN _reason2 IS NOT NULL THEN _reason2
         WHEN _survives AND _pos_copy > 1 THEN 'position_conflict'
