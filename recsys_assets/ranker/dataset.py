@@ -10,14 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys_assets.ranker.features import (
-    CATEGORICAL,
-    NUMERIC,
-    FeatureSpec,
-    category_counts,
-    excluded_features,
-    group_sizes,
-)
+from recsys_assets.ranker.features import FeatureSpec, category_counts, group_sizes
 from recsys_assets.ranker.position_bias import Curve
 from recsys_assets.ranker.training import TrainingSet
 from recsys_assets.sql import arrow_batches, arrow_query
@@ -52,9 +45,8 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
     ones to per-batch dictionaries, their counts summed for the spec), so the peak is about
     the float32 matrix plus DuckDB's query instead of every column of every row as Arrow.
     Gives the same arrays as the Arrow path (tested)."""
-    left_out = excluded_features(exclude) if spec is None else frozenset()
-    numeric = spec.numeric if spec is not None else [n for n in NUMERIC if n not in left_out]
-    categorical = list(spec.categorical) if spec is not None else [c for c in CATEGORICAL if c not in left_out]
+    layout = spec or FeatureSpec.from_counts({}, exclude)  # the columns, before the categories are known
+    numeric, categorical = layout.numeric, list(layout.categorical)
     counts: dict[str, dict[str, int]] = {name: {} for name in categorical}
     blocks, cats, labels, weights, positions, starts = [], [], [], [], [], []
     last_id = None
@@ -64,8 +56,7 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
         if batch.num_rows == 0:
             continue
         block = np.empty((batch.num_rows, len(numeric)), dtype=np.float32)
-        for j, name in enumerate(numeric):
-            block[:, j] = batch.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        layout.encode_numeric(batch, block)
         blocks.append(block)
         encoded = {}
         for name in categorical:
