@@ -46,6 +46,39 @@ def test_retries_are_duplicates_even_across_midnight(home):
     assert sql("SELECT event_id, ts FROM events ORDER BY 1") == [("e1", at(1)), ("e2", late)]
 
 
+def test_slate_rules_apply_after_dedup_and_across_midnight(home):
+    """Given one slate straddling midnight with re-sends, a re-used event_id, a position shown
+    twice and an item shown twice, each row gets the outcome the rule order gives it, in the
+    partition its own time places it in."""
+    night = dt.datetime(2026, 1, 5, 23, 59, 50)
+
+    def imp(item, position, seconds, event_id):
+        return {"request_id": "r1", "item_id": item, "position": position, "event_id": event_id,
+                "ts": night + dt.timedelta(seconds=seconds)}
+
+    minimal_logs(
+        home / "logs",
+        requests=[{"request_id": "r1", "ts": night, "user_id": "u1"}],
+        impressions=[
+            imp("i1", 1, 5, "a"),      # clean
+            imp("i1", 1, 13, "a"),     # exact re-send after midnight: duplicate (next day)
+            imp("i2", 1, 11, "b"),     # position 1 again, after midnight: position_conflict (next day)
+            imp("i1", 3, 8, "c"),      # i1 again lower in the slate: item_repeated_in_slate
+            imp("i4", 4, 9, "a"),      # event_id a re-used with other content: conflicting duplicate
+            imp("i5", 5, 6, None),     # no event_id: keyed by (request, item, position)
+            imp("i5", 5, 7, None),     # ... so this later copy is a duplicate
+        ],
+    )
+    materialize(["raw_logs", "outages", "users", "items"])
+    r1, r2 = materialize(["requests", "impressions"], [DAY, NEXT])
+    day, nxt = metadata(r1, "impressions"), metadata(r2, "impressions")
+    assert (day["rows/clean"], day["rows/duplicate"], day["rows/quarantined"]) == (2, 1, 2)
+    assert (nxt["rows/clean"], nxt["rows/duplicate"], nxt["rows/quarantined"]) == (0, 1, 1)
+    assert sql("SELECT item_id, position FROM impressions ORDER BY 1") == [("i1", 1), ("i5", 5)]
+    assert sql("SELECT CAST(day AS VARCHAR), reason FROM quarantine WHERE source_table = 'impressions' ORDER BY 1, 2") == [
+        (DAY, "conflicting_duplicate:event_id"), (DAY, "item_repeated_in_slate"), (NEXT, "position_conflict")]
+
+
 def test_traffic_classes_are_kept_flagged_and_counted_as_filtered(home):
     minimal_logs(
         home / "logs",

@@ -1,62 +1,63 @@
 -- Clean candidates (generated, shown or not) for partition $day, the day of their request.
 -- `shown` tells whether the candidate became an impression of the same request.
+--
+-- Same shape as clean/impressions: `checked_candidates` reads the rows with their row-rule
+-- verdict and is scanned again by each statement (never materialized with its columns);
+-- `stage_candidates` holds only the rows that do not become candidates. Only keys shared by
+-- more than one valid row are ranked, found with a hash aggregate over 64-bit key hashes
+-- (a collision adds rows to the ranking, never changes its result).
+CREATE OR REPLACE TEMP MACRO checked_candidates(p_day) AS TABLE
+SELECT
+    c.request_id, c.item_id, c.source, c.retrieval_rank, c.retrieval_score, c._file, c._row,
+    CASE
+        WHEN c._cast_errors IS NOT NULL THEN 'unparseable:' || c._cast_errors
+        WHEN c.request_id IS NULL THEN 'missing_required:request_id'
+        WHEN c.item_id IS NULL THEN 'missing_required:item_id'
+        WHEN q.request_id IS NULL THEN 'unknown_request'
+    END AS _reason,
+    hash(c.source, c.retrieval_rank, c.retrieval_score) AS _content
+FROM placed_candidates c
+LEFT JOIN requests q ON q.request_id = c.request_id AND q.day = p_day
+WHERE c._day = p_day;
+
 CREATE OR REPLACE TEMP TABLE stage_candidates AS
-WITH checked AS MATERIALIZED (
-    SELECT
-        c.* EXCLUDE (_raw),
-        q.traffic AS request_traffic,
-        CASE
-            WHEN c._cast_errors IS NOT NULL THEN 'unparseable:' || c._cast_errors
-            WHEN c.request_id IS NULL THEN 'missing_required:request_id'
-            WHEN c.item_id IS NULL THEN 'missing_required:item_id'
-            WHEN q.request_id IS NULL THEN 'unknown_request'
-        END AS _reason,
-        hash(c.source, c.retrieval_rank, c.retrieval_score) AS _content
-    FROM placed_candidates c
-    LEFT JOIN requests q ON q.request_id = c.request_id AND q.day = $day
-    WHERE c._day = $day
+WITH keyed AS NOT MATERIALIZED (
+    SELECT *, hash(request_id, item_id) AS _key FROM checked_candidates($day)
 ),
--- Only keys that repeat are ranked (found with a hash aggregate); any other row is its
--- key's first copy.
-repeated AS (
-    SELECT request_id, item_id FROM checked WHERE _reason IS NULL GROUP BY ALL HAVING count(*) > 1
+repeats AS MATERIALIZED (
+    SELECT _key FROM keyed WHERE _reason IS NULL GROUP BY _key HAVING count(*) > 1
+),
+-- rejected rows, and every valid row of a repeated key
+exceptions AS MATERIALIZED (
+    SELECT request_id, item_id, _file, _row, _reason, _content
+    FROM keyed
+    WHERE _reason IS NOT NULL OR _key IN (SELECT _key FROM repeats)
 ),
 copies AS (
-    SELECT c._file, c._row, row_number() OVER w AS _copy, first_value(c._content) OVER w AS _first_content
-    FROM checked c SEMI JOIN repeated r ON r.request_id = c.request_id AND r.item_id = c.item_id
-    WHERE c._reason IS NULL
-    WINDOW w AS (PARTITION BY c.request_id, c.item_id ORDER BY c._file, c._row)
-),
-deduped AS (
-    SELECT c.*, coalesce(k._copy, 1) AS _copy, coalesce(k._first_content, c._content) AS _first_content
-    FROM checked c
-    LEFT JOIN copies k ON k._file = c._file AND k._row = c._row
+    SELECT *, row_number() OVER w AS _copy, first_value(_content) OVER w AS _first_content
+    FROM exceptions
+    WHERE _reason IS NULL
+    WINDOW w AS (PARTITION BY request_id, item_id ORDER BY _file, _row)
 )
-SELECT
-    -- only what the writes below read: the staging rows spill to disk at scale
-    request_id, item_id, source, retrieval_rank, retrieval_score, _file, _row,
-    CASE
-        WHEN _reason IS NOT NULL THEN _reason
-        WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:candidate'
-    END AS reason,
-    CASE
-        WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN 'quarantined'
-        WHEN _copy > 1 THEN 'duplicate'
-        WHEN request_traffic = 'user' THEN 'clean'
-        ELSE 'filtered'
-    END AS _state,
-    EXISTS (
-        SELECT 1 FROM impressions i
-        WHERE i.request_id = d.request_id AND i.item_id = d.item_id AND i.day BETWEEN $day AND $day + 1
-    ) AS shown,
-FROM deduped d;
+SELECT _file, _row, _reason AS reason, 'quarantined' AS _state
+FROM exceptions WHERE _reason IS NOT NULL
+UNION ALL
+SELECT _file, _row,
+       CASE WHEN _content <> _first_content THEN 'conflicting_duplicate:candidate' END,
+       CASE WHEN _content <> _first_content THEN 'quarantined' ELSE 'duplicate' END
+FROM copies WHERE _copy > 1;
 
 DELETE FROM candidates WHERE day = $day;
 
 INSERT INTO candidates
-SELECT $day, request_id, item_id, source, CAST(retrieval_rank AS INTEGER), retrieval_score, shown
-FROM stage_candidates
-WHERE _state IN ('clean', 'filtered');
+SELECT $day, c.request_id, c.item_id, c.source, CAST(c.retrieval_rank AS INTEGER), c.retrieval_score,
+       EXISTS (
+           SELECT 1 FROM impressions i
+           WHERE i.request_id = c.request_id AND i.item_id = c.item_id AND i.day BETWEEN $day AND $day + 1
+       ) AS shown
+FROM checked_candidates($day) c
+ANTI JOIN stage_candidates s ON s._file = c._file AND s._row = c._row
+WHERE c._reason IS NULL;
 
 DELETE FROM quarantine WHERE day = $day AND source_table = 'candidates';
 
@@ -68,11 +69,21 @@ WHERE s._state = 'quarantined';
 
 DELETE FROM row_accounting WHERE day = $day AND source_table = 'candidates';
 
+-- every row placed on the day: clean or filtered (by its request's traffic) once written,
+-- else quarantined or duplicate as staged
 INSERT INTO row_accounting
-SELECT $day, 'candidates', _state, count(*)
-FROM stage_candidates
-GROUP BY _state;
+SELECT $day, 'candidates', outcome, count(*)
+FROM (
+    SELECT CASE WHEN q.traffic = 'user' THEN 'clean' ELSE 'filtered' END AS outcome
+    FROM candidates c
+    JOIN requests q ON q.request_id = c.request_id AND q.day = $day
+    WHERE c.day = $day
+    UNION ALL
+    SELECT _state FROM stage_candidates
+)
+GROUP BY outcome;
 
 -- The temporary tables above live in memory and spill to the temp directory at scale: freed
 -- with this write, so that the next write does not stack its own on top of them.
 DROP TABLE stage_candidates;
+DROP MACRO TABLE checked_candidates;

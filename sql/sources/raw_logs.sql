@@ -2,12 +2,14 @@
 -- the rows that cannot be placed in any partition (no usable time, or a time beyond
 -- $max_ts), which are quarantined here with day NULL. Rows outside [$range_start,
 -- $range_end) are counted as out of range. Nothing else is read from the files here.
-CREATE OR REPLACE TEMP TABLE stage_raw_logs AS
-SELECT 'requests' AS source_table, _file, _day, ts AS _t, _cast_errors, _row, CASE WHEN _day IS NULL OR ts > $max_ts THEN _raw END AS _raw FROM placed_requests
+-- `placed_rows` is scanned once for the counts and once for the unplaceable rows (whose raw
+-- JSON is built for them only): cheaper than holding every row of the logs in a temp table.
+CREATE OR REPLACE TEMP MACRO placed_rows(max_ts) AS TABLE
+SELECT 'requests' AS source_table, _file, _day, ts AS _t, _cast_errors, _row, CASE WHEN _day IS NULL OR ts > max_ts THEN _raw END AS _raw FROM placed_requests
 UNION ALL
-SELECT 'impressions', _file, _day, coalesce(ts, CAST(_day AS TIMESTAMP)), _cast_errors, _row, CASE WHEN _day IS NULL OR ts > $max_ts THEN _raw END FROM placed_impressions
+SELECT 'impressions', _file, _day, coalesce(ts, CAST(_day AS TIMESTAMP)), _cast_errors, _row, CASE WHEN _day IS NULL OR ts > max_ts THEN _raw END FROM placed_impressions
 UNION ALL
-SELECT 'events', _file, _day, ts, _cast_errors, _row, CASE WHEN _day IS NULL OR ts > $max_ts THEN _raw END FROM placed_events
+SELECT 'events', _file, _day, ts, _cast_errors, _row, CASE WHEN _day IS NULL OR ts > max_ts THEN _raw END FROM placed_events
 UNION ALL
 SELECT 'candidates', _file, _day, CAST(_day AS TIMESTAMP), _cast_errors, _row, CASE WHEN _day IS NULL THEN _raw END FROM placed_candidates;
 
@@ -19,7 +21,7 @@ SELECT
     _file AS file,
     CASE WHEN _day IS NULL OR _t > $max_ts THEN NULL ELSE _day END AS day,
     count(*) AS rows
-FROM stage_raw_logs
+FROM placed_rows($max_ts)
 GROUP BY ALL;
 
 DELETE FROM quarantine WHERE day IS NULL AND source_table IN ('requests', 'impressions', 'events', 'candidates');
@@ -37,7 +39,7 @@ SELECT
     _file,
     _row,
     _raw
-FROM stage_raw_logs
+FROM placed_rows($max_ts)
 WHERE _day IS NULL OR _t > $max_ts;
 
 DELETE FROM row_accounting WHERE day IS NULL AND source_table IN ('requests', 'impressions', 'events', 'candidates');
@@ -52,6 +54,4 @@ FROM raw_logs
 WHERE day IS NULL OR day < $range_start OR day >= $range_end
 GROUP BY ALL;
 
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_raw_logs;
+DROP MACRO TABLE placed_rows;
