@@ -13,8 +13,15 @@
 -- is the running total at the last instant before T minus the one at the last instant
 -- before T - d (counts and DECIMAL exposure sums are exact, so the difference is too).
 -- Either way, rows at T itself (the request's own slate, a click logged at T) never count.
-CREATE OR REPLACE TEMP TABLE ctx_base AS
+-- Each family keeps only its probes with some history (the final write reads a missing one
+-- as zeros), in the output column types, so the final joins build small hash tables.
+-- Keys: the probes carry integer row keys, the impression's and its request's rowid in their
+-- tables (`_k`, `_rq`), so that the final write joins each history family back on integers;
+-- `ctx_base` holds only what the probes read, and the final write reads the impression's
+-- other columns again from `ctx_rows` (joins on integer and short keys, never a wide spill).
+CREATE OR REPLACE TEMP MACRO ctx_rows(p_day) AS TABLE
 SELECT
+    i.rowid AS _k, q.rowid AS _rq,
     i.day, i.request_id, i.item_id, i.position, i.visible_ms, i.propensity, i.source,
     q.ts AS request_ts, q.user_id, q.session_id, q.surface, lower(trim(q.query)) AS query_key, q.query, q.device,
     coalesce(q.region, u.region) AS region, u.segment, q.policy, q.is_exploration,
@@ -22,10 +29,13 @@ SELECT
     s.category, s.subcategory, s.brand, s.price, s.dedup_group, s.first_seen, s.valid_from AS item_state_from,
     s.item_id IS NOT NULL AS known_item, s.status, s.in_stock, s.regions, s.age_restricted
 FROM impressions i
-JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - 1 AND $day + 1
+JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN p_day - 1 AND p_day + 1
 LEFT JOIN users u ON u.user_id = q.user_id
 LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
-WHERE i.day = $day AND i.traffic = 'user';
+WHERE i.day = p_day AND i.traffic = 'user';
+
+CREATE OR REPLACE TEMP TABLE ctx_base AS
+SELECT _k, _rq, item_id, request_ts, user_id, query_key, category FROM ctx_rows($day);
 
 -- category price level: the median log price of the category over the item states in force
 -- (and known) when the day starts, so an item's price can be read relative to its category
@@ -63,9 +73,9 @@ WHERE i.day BETWEEN $day - $popularity_days - 1 AND $day AND i.traffic = 'user' 
 -- user: clicks, purchases, last click (probe per request)
 CREATE OR REPLACE TEMP TABLE ctx_user AS
 WITH tl AS (
-    SELECT user_id, avail AS t, type, NULL AS request_id FROM ctx_events WHERE user_id IS NOT NULL
+    SELECT user_id, avail AS t, type, NULL AS _rq FROM ctx_events WHERE user_id IS NOT NULL
     UNION ALL
-    SELECT DISTINCT user_id, request_ts, 'probe', request_id FROM ctx_base WHERE user_id IS NOT NULL
+    SELECT DISTINCT user_id, request_ts, 'probe', _rq FROM ctx_base WHERE user_id IS NOT NULL
 ),
 w AS (
     SELECT
@@ -78,19 +88,19 @@ w AS (
     WINDOW hist AS (PARTITION BY user_id ORDER BY t
                     RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
 )
-SELECT request_id, u_clicks, u_purchases, u_last_click, max_used FROM w WHERE type = 'probe';
+SELECT _rq, u_clicks, u_purchases, u_last_click, max_used FROM w WHERE type = 'probe' AND max_used IS NOT NULL;
 
 -- user x category (probe per request and category on the slate)
 CREATE OR REPLACE TEMP TABLE ctx_user_category AS
 WITH tl AS (
-    SELECT user_id, category, avail AS t, type, 0.0 AS exposure, NULL AS request_id FROM ctx_events
+    SELECT user_id, category, avail AS t, type, 0.0 AS exposure, NULL AS _rq FROM ctx_events
     WHERE user_id IS NOT NULL AND category IS NOT NULL
     UNION ALL
     SELECT user_id, category, avail, 'exposure', sum(exposure), NULL FROM ctx_exposures
     WHERE user_id IS NOT NULL AND category IS NOT NULL
     GROUP BY user_id, category, avail  -- a slate's impressions share their request's time
     UNION ALL
-    SELECT DISTINCT user_id, category, request_ts, 'probe', 0.0, request_id FROM ctx_base
+    SELECT DISTINCT user_id, category, request_ts, 'probe', 0.0, _rq FROM ctx_base
     WHERE user_id IS NOT NULL AND category IS NOT NULL
 ),
 w AS (
@@ -107,17 +117,19 @@ w AS (
         recent AS (PARTITION BY user_id, category ORDER BY t
                    RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
 )
-SELECT request_id, category, uc_clicks, uc_purchases, uc_recent_clicks, uc_exposure FROM w WHERE type = 'probe';
+SELECT _rq, category, uc_clicks, uc_purchases, uc_recent_clicks, CAST(uc_exposure AS DOUBLE) AS uc_exposure
+FROM w
+WHERE type = 'probe' AND (uc_clicks > 0 OR uc_purchases > 0 OR uc_recent_clicks > 0 OR uc_exposure <> 0);
 
 -- user x item: past clicks and past exposures of this item to this user (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_user_item AS
 WITH tl AS (
-    SELECT user_id, item_id, avail AS t, type, NULL AS request_id FROM ctx_events
+    SELECT user_id, item_id, avail AS t, type, NULL AS _k FROM ctx_events
     WHERE user_id IS NOT NULL AND type = 'click'
     UNION ALL
     SELECT user_id, item_id, avail, 'exposure', NULL FROM ctx_exposures WHERE user_id IS NOT NULL
     UNION ALL
-    SELECT user_id, item_id, request_ts, 'probe', request_id FROM ctx_base WHERE user_id IS NOT NULL
+    SELECT user_id, item_id, request_ts, 'probe', _k FROM ctx_base WHERE user_id IS NOT NULL
 ),
 w AS (
     SELECT
@@ -131,7 +143,7 @@ w AS (
         recent AS (PARTITION BY user_id, item_id ORDER BY t
                    RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
 )
-SELECT request_id, item_id, ui_clicks, ui_prior_impressions FROM w WHERE type = 'probe';
+SELECT _k, ui_clicks, ui_prior_impressions FROM w WHERE type = 'probe' AND (ui_clicks > 0 OR ui_prior_impressions > 0);
 
 -- item popularity: impressions, clicks, purchases over the $popularity_days days before the
 -- request's day plus the same day up to T (probe per impression). Whole days are one
@@ -159,17 +171,18 @@ today AS (
     GROUP BY item_id, avail
     WINDOW w AS (PARTITION BY item_id ORDER BY avail ROWS UNBOUNDED PRECEDING)
 ),
-probes AS (SELECT DISTINCT request_id, item_id, request_ts AS t FROM ctx_base)
+probes AS (SELECT _k, item_id, request_ts AS t FROM ctx_base)
 SELECT
-    p.request_id, p.item_id,
-    coalesce(r.impressions, 0) + coalesce(d.impressions, 0) AS i_impressions,
-    coalesce(r.clicks, 0) + coalesce(d.clicks, 0) AS i_clicks,
-    coalesce(r.purchases, 0) + coalesce(d.purchases, 0) AS i_purchases,
-    coalesce(r.exposure, 0.0) + coalesce(d.exposure, 0.0) AS i_exposure,
+    p._k,
+    CAST(coalesce(r.impressions, 0) + coalesce(d.impressions, 0) AS BIGINT) AS i_impressions,
+    CAST(coalesce(r.clicks, 0) + coalesce(d.clicks, 0) AS BIGINT) AS i_clicks,
+    CAST(coalesce(r.purchases, 0) + coalesce(d.purchases, 0) AS BIGINT) AS i_purchases,
+    CAST(coalesce(r.exposure, 0.0) + coalesce(d.exposure, 0.0) AS DOUBLE) AS i_exposure,
     greatest(r.avail, d.max_used) AS max_used
 FROM probes p
 ASOF LEFT JOIN today r ON r.item_id = p.item_id AND r.avail < p.t
-LEFT JOIN prior_days d ON d.item_id = p.item_id;
+LEFT JOIN prior_days d ON d.item_id = p.item_id
+WHERE r.item_id IS NOT NULL OR d.item_id IS NOT NULL;
 
 -- query: clicks after this query, in total and by category of the clicked item (probe per
 -- request and category); max_used is the latest history row of the query in the window
@@ -195,14 +208,14 @@ by_category AS (
     WINDOW w AS (PARTITION BY query_key, category ORDER BY avail ROWS UNBOUNDED PRECEDING)
 ),
 probes AS (
-    SELECT DISTINCT request_id, query_key, category, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL
+    SELECT DISTINCT _rq, query_key, category, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL
 )
 SELECT
-    p.request_id, p.category,
-    coalesce(q.clicks, 0) - coalesce(q0.clicks, 0) AS q_clicks,
-    coalesce(c.clicks, 0) - coalesce(h.clicks, 0) AS qc_clicks,
-    coalesce(c.clicks, 0) - coalesce(w.clicks, 0) AS qc_recent_clicks,
-    coalesce(c.exposure, 0.0) - coalesce(w.exposure, 0.0) AS qc_exposure,
+    p._rq, p.category,
+    CAST(coalesce(q.clicks, 0) - coalesce(q0.clicks, 0) AS BIGINT) AS q_clicks,
+    CAST(coalesce(c.clicks, 0) - coalesce(h.clicks, 0) AS BIGINT) AS qc_clicks,
+    CAST(coalesce(c.clicks, 0) - coalesce(w.clicks, 0) AS BIGINT) AS qc_recent_clicks,
+    CAST(coalesce(c.exposure, 0.0) - coalesce(w.exposure, 0.0) AS DOUBLE) AS qc_exposure,
     CASE WHEN q.avail >= p.t - to_days(CAST($history_days AS INTEGER)) THEN q.avail END AS max_used
 FROM probes p
 ASOF LEFT JOIN by_query q ON q.query_key = p.query_key AND q.avail < p.t
@@ -216,10 +229,10 @@ ASOF LEFT JOIN by_category w ON w.query_key = p.query_key AND w.category IS NOT 
 -- query x item: clicks on this item after this query (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_query_item AS
 WITH tl AS (
-    SELECT query_key, item_id, avail AS t, type, NULL AS request_id FROM ctx_events
+    SELECT query_key, item_id, avail AS t, type, NULL AS _k FROM ctx_events
     WHERE query_key IS NOT NULL AND type = 'click'
     UNION ALL
-    SELECT query_key, item_id, request_ts, 'probe', request_id FROM ctx_base WHERE query_key IS NOT NULL
+    SELECT query_key, item_id, request_ts, 'probe', _k FROM ctx_base WHERE query_key IS NOT NULL
 ),
 w AS (
     SELECT
@@ -230,7 +243,7 @@ w AS (
         ) AS qi_clicks
     FROM tl
 )
-SELECT request_id, item_id, qi_clicks FROM w WHERE type = 'probe';
+SELECT _k, qi_clicks FROM w WHERE type = 'probe' AND qi_clicks > 0;
 
 DELETE FROM impression_context WHERE day = $day;
 
@@ -259,14 +272,14 @@ SELECT
     coalesce(qc.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qc.qc_recent_clicks, 0), coalesce(qc.qc_exposure, 0),
     coalesce(qi.qi_clicks, 0),
     greatest(u.max_used, it.max_used, qc.max_used)
-FROM ctx_base b
+FROM ctx_rows($day) b
 LEFT JOIN ctx_category_price cp ON cp.category = b.category
-LEFT JOIN ctx_user u ON u.request_id = b.request_id
-LEFT JOIN ctx_user_category uc ON uc.request_id = b.request_id AND uc.category = b.category
-LEFT JOIN ctx_user_item ui ON ui.request_id = b.request_id AND ui.item_id = b.item_id
-LEFT JOIN ctx_item it ON it.request_id = b.request_id AND it.item_id = b.item_id
-LEFT JOIN ctx_query_category qc ON qc.request_id = b.request_id AND qc.category IS NOT DISTINCT FROM b.category
-LEFT JOIN ctx_query_item qi ON qi.request_id = b.request_id AND qi.item_id = b.item_id;
+LEFT JOIN ctx_user u ON u._rq = b._rq
+LEFT JOIN ctx_user_category uc ON uc._rq = b._rq AND uc.category = b.category
+LEFT JOIN ctx_user_item ui ON ui._k = b._k
+LEFT JOIN ctx_item it ON it._k = b._k
+LEFT JOIN ctx_query_category qc ON qc._rq = b._rq AND qc.category IS NOT DISTINCT FROM b.category
+LEFT JOIN ctx_query_item qi ON qi._k = b._k;
 
 -- The temporary tables above live in memory and spill to the temp directory at scale: freed
 -- with this write, so that the next write does not stack its own on top of them.
@@ -280,3 +293,4 @@ DROP TABLE ctx_query_item;
 DROP TABLE ctx_user;
 DROP TABLE ctx_user_category;
 DROP TABLE ctx_user_item;
+DROP MACRO TABLE ctx_rows;
