@@ -19,7 +19,8 @@ CREATE OR REPLACE TEMP TABLE rn_sources AS
 SELECT unnest($src_names) AS source, unnest($src_counts) AS wanted, unnest($src_weights) AS weight;
 
 CREATE OR REPLACE TEMP TABLE rn_pos AS
-SELECT l.request_id, l.item_id AS positive_item_id, l.user_id, l.request_ts,
+SELECT row_number() OVER () AS _p,  -- the positive's integer key in the draws below
+       l.request_id, l.item_id AS positive_item_id, l.user_id, l.request_ts,
        c.category AS positive_category, c.dedup_group AS positive_dedup_group, c.region,
        coalesce(u.age_verified, false) AS age_verified
 FROM ctr_labels l
@@ -145,7 +146,9 @@ picked AS (
 ),
 checked AS (
     SELECT
-        p.*,
+        -- a draw keeps its positive's integer key only (the positive's columns are read back
+        -- from rn_pos for the kept rows): tens of draws per positive are written here
+        p._p, p.source, p.wanted, p.weight, p.draw, p.item_id, p.sampling_prob,
         s.valid_from AS item_state_from, s.category, s.first_seen, c.popularity,
         CASE
             WHEN p.item_id = p.positive_item_id THEN 'is_the_positive'
@@ -169,7 +172,7 @@ ranked AS (
 ),
 -- The first surviving draw of each item (a hash aggregate; cheaper than sorting wide rows).
 first_draw AS (
-    SELECT request_id, positive_item_id, item_id, min(draw_rank) AS first_rank
+    SELECT _p, item_id, min(draw_rank) AS first_rank
     FROM ranked WHERE filtered_by IS NULL
     GROUP BY ALL
 ),
@@ -178,22 +181,24 @@ deduped AS (
            CASE WHEN r.filtered_by IS NULL AND r.draw_rank > f.first_rank THEN 'duplicate_draw'
                 ELSE r.filtered_by END AS outcome_filter
     FROM ranked r
-    LEFT JOIN first_draw f USING (request_id, positive_item_id, item_id)
+    LEFT JOIN first_draw f USING (_p, item_id)
 )
 SELECT
     *,
     CASE WHEN outcome_filter IS NULL
-         THEN row_number() OVER (PARTITION BY request_id, positive_item_id, source, outcome_filter IS NULL ORDER BY draw)
+         THEN row_number() OVER (PARTITION BY _p, source, outcome_filter IS NULL ORDER BY draw)
     END AS survivor
 FROM deduped;
 
 DELETE FROM retrieval_negatives WHERE day = $day;
 
 INSERT INTO retrieval_negatives
-SELECT $day, request_id, positive_item_id, item_id, user_id, request_ts, source, draw, sampling_prob, weight,
-       category, coalesce(popularity, 0), epoch(request_ts - first_seen) / 86400.0, item_state_from, $sampler_version
-FROM rn_draws
-WHERE outcome_filter IS NULL AND survivor <= wanted;
+SELECT $day, p.request_id, p.positive_item_id, d.item_id, p.user_id, p.request_ts, d.source, d.draw, d.sampling_prob,
+       d.weight, d.category, coalesce(d.popularity, 0), epoch(p.request_ts - d.first_seen) / 86400.0, d.item_state_from,
+       $sampler_version
+FROM rn_draws d
+JOIN rn_pos p USING (_p)
+WHERE d.outcome_filter IS NULL AND d.survivor <= d.wanted;
 
 DELETE FROM sampler_draws WHERE day = $day AND sampler = 'retrieval';
 
@@ -205,8 +210,8 @@ FROM rn_draws
 GROUP BY ALL
 UNION ALL
 SELECT $day, 'retrieval', $sampler_version, s.source, 'shortfall', sum(s.wanted - coalesce(k.kept, 0))
-FROM (SELECT p.request_id, p.positive_item_id, s.source, s.wanted FROM rn_pos p CROSS JOIN rn_sources s) s
-LEFT JOIN (SELECT request_id, positive_item_id, source, count(*) AS kept FROM rn_draws
+FROM (SELECT p._p, s.source, s.wanted FROM rn_pos p CROSS JOIN rn_sources s) s
+LEFT JOIN (SELECT _p, source, count(*) AS kept FROM rn_draws
            WHERE outcome_filter IS NULL AND survivor <= wanted GROUP BY ALL) k
-  USING (request_id, positive_item_id, source)
+  USING (_p, source)
 GROUP BY s.source;
