@@ -26,11 +26,19 @@ SELECT
 FROM impression_context c
 WHERE c.day = $day;
 
--- user-traffic exposures of days around $day, to credit unattributed actions to the latest one
+-- user-traffic exposures of days around $day, to credit unattributed actions to the latest
+-- one: only those of a (user, item) pair with such an action (few: most events are attributed)
 CREATE OR REPLACE TEMP TABLE lbl_exposures AS
+WITH unattributed AS (
+    SELECT DISTINCT user_id, item_id
+    FROM events
+    WHERE day BETWEEN $day - 1 AND $day + 1 AND type IN ('click', 'hide') AND request_id IS NULL
+      AND user_id IS NOT NULL
+)
 SELECT i.request_id, i.item_id, q.user_id, q.ts AS request_ts
 FROM impressions i
 JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - 2 AND $day + 1
+SEMI JOIN unattributed u ON u.user_id = q.user_id AND u.item_id = i.item_id
 WHERE i.day BETWEEN $day - 1 AND $day + 1 AND i.traffic = 'user' AND q.user_id IS NOT NULL;
 
 -- first click / hide per (request, item): attributed, or credited to the latest exposure
