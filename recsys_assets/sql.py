@@ -45,11 +45,23 @@ def execute(con: duckdb.DuckDBPyConnection, statement: str, params: Mapping[str,
     return con.execute(statement, params if params is not None else []).fetchall()
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> None:
-    """Execute every statement of ``sql/<name>.sql`` in order."""
+#: the single chunk of a file run without chunks: every row key
+ALL_KEYS = ((0, 1 << 62),)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None,
+            chunks: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ALL_KEYS) -> None:
+    """Execute every statement of ``sql/<name>.sql`` in order.
+
+    A statement that mentions ``$chunk_lo`` and ``$chunk_hi`` is executed once per chunk
+    ``[lo, hi)`` of row keys (a large write done in slices whose joins fit in memory)."""
     params = params or {}
     for statement in load_sql(name):
-        execute(con, statement, _params_for(statement, params))
+        if "$chunk_lo" in statement:
+            for lo, hi in chunks:
+                execute(con, statement, _params_for(statement, {**params, "chunk_lo": lo, "chunk_hi": hi}))
+        else:
+            execute(con, statement, _params_for(statement, params))
 
 
 def query_sql(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:

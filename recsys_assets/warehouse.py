@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from recsys_assets.settings import SQL_DIR
-from recsys_assets.sql import execute, run_sql
+from recsys_assets.sql import ALL_KEYS, execute, run_sql
 
 
 @functools.cache
@@ -60,11 +60,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
     return recreated
 
 
-def write_atomically(con: duckdb.DuckDBPyConnection, sql_name: str, params: Mapping[str, Any]) -> None:
-    """Run ``sql/<sql_name>.sql`` (delete-then-insert of one partition) in one transaction."""
+def write_atomically(con: duckdb.DuckDBPyConnection, sql_name: str, params: Mapping[str, Any],
+                     chunks: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ALL_KEYS) -> None:
+    """Run ``sql/<sql_name>.sql`` (delete-then-insert of one partition) in one transaction
+    (``chunks``: see ``run_sql``)."""
     execute(con, "BEGIN TRANSACTION")
     try:
-        run_sql(con, sql_name, params)
+        run_sql(con, sql_name, params, chunks)
         execute(con, "COMMIT")
     except BaseException:
         execute(con, "ROLLBACK")

@@ -245,7 +245,16 @@ w AS (
 )
 SELECT _k, qi_clicks FROM w WHERE type = 'probe' AND qi_clicks > 0;
 
+-- the families' inputs are freed before the final write, which needs the memory for its joins
+DROP TABLE ctx_base;
+DROP TABLE ctx_events;
+DROP TABLE ctx_exposures;
+
 DELETE FROM impression_context WHERE day = $day;
+
+-- Run once per slice [$chunk_lo, $chunk_hi) of the impressions' rowids (one slice covering
+-- them all unless the day is large): each slice's joins then fit in memory, where one write
+-- of the whole day made DuckDB spill the wide rows of every join.
 
 INSERT INTO impression_context
 SELECT
@@ -272,21 +281,18 @@ SELECT
     coalesce(qc.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qc.qc_recent_clicks, 0), coalesce(qc.qc_exposure, 0),
     coalesce(qi.qi_clicks, 0),
     greatest(u.max_used, it.max_used, qc.max_used)
-FROM ctx_rows($day) b
+FROM (SELECT * FROM ctx_rows($day) WHERE _k >= $chunk_lo AND _k < $chunk_hi) b
 LEFT JOIN ctx_category_price cp ON cp.category = b.category
 LEFT JOIN ctx_user u ON u._rq = b._rq
 LEFT JOIN ctx_user_category uc ON uc._rq = b._rq AND uc.category = b.category
-LEFT JOIN ctx_user_item ui ON ui._k = b._k
-LEFT JOIN ctx_item it ON it._k = b._k
+LEFT JOIN (SELECT * FROM ctx_user_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) ui ON ui._k = b._k
+LEFT JOIN (SELECT * FROM ctx_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) it ON it._k = b._k
 LEFT JOIN ctx_query_category qc ON qc._rq = b._rq AND qc.category IS NOT DISTINCT FROM b.category
-LEFT JOIN ctx_query_item qi ON qi._k = b._k;
+LEFT JOIN (SELECT * FROM ctx_query_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) qi ON qi._k = b._k;
 
 -- The temporary tables above live in memory and spill to the temp directory at scale: freed
 -- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE ctx_base;
 DROP TABLE ctx_category_price;
-DROP TABLE ctx_events;
-DROP TABLE ctx_exposures;
 DROP TABLE ctx_item;
 DROP TABLE ctx_query_category;
 DROP TABLE ctx_query_item;
