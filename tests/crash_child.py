@@ -20,8 +20,8 @@ def _install_crash(spec: str) -> None:
     target, day = spec.split("@")
     run_sql = warehouse.run_sql
 
-    def run_sql_then_die(con, name, params=None):
-        run_sql(con, name, params)
+    def run_sql_then_die(con, name, params=None, *args, **kwargs):
+        run_sql(con, name, params, *args, **kwargs)
         if name == target and str(params.get("day")) == day:
             os.kill(os.getpid(), signal.SIGKILL)
 
