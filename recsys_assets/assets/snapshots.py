@@ -13,7 +13,7 @@ from recsys_assets.automation import LOOKBACK_DAYS, follow_upstream, refresh_wit
 from recsys_assets.config import PipelineConfig
 from recsys_assets.partitions import daily_partitions, day_bounds, window
 from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.sql import query_dicts
+from recsys_assets.sql import ALL_KEYS, query_dicts
 from recsys_assets.warehouse import ensure_schema, sql_code_version, write_atomically
 
 from .clean import events, impressions, items, requests, users
@@ -57,14 +57,17 @@ CONTEXT_CHUNK_ROWS = 30_000_000
 
 
 def context_chunks(con, day: object, chunk_rows: int | None = None) -> list[tuple[int, int]]:
-    """Equal rowid ranges of the day's impressions, about ``chunk_rows`` rows each."""
+    """Rowid ranges of about ``chunk_rows`` of the day's impressions each. The ranges cover
+    every rowid (the first starts at 0, the last ends at ALL_KEYS' end), so no row is missed
+    even if the table changed since the sizes were read: the slices are only sizes."""
     chunk_rows = chunk_rows or CONTEXT_CHUNK_ROWS
     (row,) = query_dicts(con, "metadata/impression_rowids", {"day": day})
-    if not row["n"]:
-        return [(0, 1)]
+    if not row["n"] or row["n"] <= chunk_rows:
+        return list(ALL_KEYS)
     lo, hi = int(row["lo"]), int(row["hi"]) + 1
     parts = -(-int(row["n"]) // chunk_rows)
     edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
+    edges[0], edges[-1] = ALL_KEYS[0]
     return list(zip(edges[:-1], edges[1:]))
 
 
