@@ -32,7 +32,6 @@ SELECT
     i.request_id, i.item_id, i.position, i.ts, i.visible_ms, i.propensity, i.source, i._file, i._row, i._day,
     coalesce(i.event_id, i.request_id || '|' || i.item_id || '|' || CAST(i.position AS VARCHAR)) AS _event_id,
     coalesce(i.ts, q.ts) AS shown_ts,
-    q.ts AS request_ts,
     q.traffic AS request_traffic,
     CASE
         WHEN i._cast_errors IS NOT NULL THEN 'unparseable:' || i._cast_errors
