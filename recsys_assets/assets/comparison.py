@@ -124,7 +124,7 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
         scores = model.score(ev.X)
         evaluations.append(evaluate_arm(
             arm.name, arm.description, arm.version, rows.num_rows, int(is_negative.sum()), scores,
-            model.click_probability(ev.X, ev.theta), ev.label, ev.group, ev.position, exploration_groups, propensity,
+            model.click_probability(ev.X, ev.theta, score=scores), ev.label, ev.group, ev.position, exploration_groups, propensity,
             is_tail, truth, seed))
         seconds[arm.name] = time.perf_counter() - t0
     comparison = compare(evaluations, seed)

@@ -254,7 +254,7 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     ev = training_set(eval_rows, spec, curve)
     va = training_set(valid_rows, spec, curve)
     scores: dict[str, np.ndarray] = {"model": loaded.score(ev.X), "logging": -ev.position.astype(float)}
-    probs: dict[str, np.ndarray] = {"model": loaded.click_probability(ev.X, ev.theta)}
+    probs: dict[str, np.ndarray] = {"model": loaded.click_probability(ev.X, ev.theta, score=scores["model"])}
     # baselines, trained on the same days with the same hyperparameters
     base_config = ranker_config(pipeline)
     naive_rows, _ = stream_training_set(con, "all_shown", split.train[0], split.train[-1], curve, spec=spec)
@@ -262,7 +262,8 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
                                   "use_weights": False}),
                   naive_rows, va, categorical, spec.names, progress=log, label="naive baseline", refit_rows=va)
-    scores["naive"], probs["naive"] = naive.score(ev.X), naive.click_probability(ev.X, ev.theta)
+    scores["naive"] = naive.score(ev.X)
+    probs["naive"] = naive.click_probability(ev.X, ev.theta, score=scores["naive"])
     if has_truth:
         source = "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown"
         truth_train, _ = stream_training_set(con, source, split.train[0], split.train[-1], curve, spec=spec,

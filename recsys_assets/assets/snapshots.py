@@ -5,6 +5,7 @@ joins every user-traffic impression with the item state and with user, item and 
 history computed only from events that happened and were recorded before the request.
 """
 
+import itertools
 from typing import Any
 
 import dagster as dg
@@ -68,7 +69,7 @@ def context_chunks(con, day: object, chunk_rows: int | None = None) -> list[tupl
     parts = -(-int(row["n"]) // chunk_rows)
     edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
     edges[0], edges[-1] = ALL_KEYS[0]
-    return list(zip(edges[:-1], edges[1:]))
+    return list(itertools.pairwise(edges))
 
 
 def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) -> dict[str, Any]:

@@ -32,9 +32,12 @@ class LoadedRanker:
     def score(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(X, num_iteration=self.info["best_iteration"], raw_score=True)
 
-    def click_probability(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    def click_probability(self, X: np.ndarray, theta: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated P(click) at examination probability theta; ``score``, when given, is
+        ``self.score(X)`` already computed (one prediction instead of two)."""
         c = self.info["calibration"]
-        return _sigmoid(c["a"] * self.score(X) + c["b"] + c["c"] * np.log(np.maximum(theta, 1e-6)))
+        raw = self.score(X) if score is None else score
+        return _sigmoid(c["a"] * raw + c["b"] + c["c"] * np.log(np.maximum(theta, 1e-6)))
 
 
 def save(directory: Path, ranker: TrainedRanker, spec: FeatureSpec, info: dict[str, Any]) -> Path:
