@@ -26,5 +26,8 @@ def test_the_benchmark_runs_every_stage_and_pandas_agrees_with_sql(tmp_path):
                             "sampler_metrics", "handoff", "training", "pandas"]
     assert stages["pandas"]["identical_to_sql"] is True and run["summary"]["pandas_identical"] is True
     assert stages["copy_floor"]["x_copy_floor"] == 1.0 and stages["ctr_labels"]["x_pandas"] > 0
+    pandas = stages["pandas"]
+    assert pandas["seconds_end_to_end"] >= pandas["seconds"] + pandas["seconds_load"] > pandas["seconds"]
+    assert 0 < run["summary"]["ctr_labels_x_pandas_end_to_end"] >= run["summary"]["ctr_labels_x_pandas"]
     assert all(s["rows"] > 0 and s["seconds"] > 0 and s["peak_rss_mb"] > 0 for s in run["stages"])
     assert "x the copy floor" in done.stdout and not list(tmp_path.glob("recsys-bench-*"))  # work dir removed
