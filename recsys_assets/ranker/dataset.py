@@ -20,7 +20,12 @@ def load_rows(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, l
     """Ranker rows of the days [first_day, last_day] in request order (``truth_attractiveness``
     must be registered): the query's rows put in place by their ``ord``."""
     table = arrow_query(con, "model/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day})
-    return table.take(pa.array(_inverse(column(table, "ord", np.int64))))
+    order = pa.array(_inverse(column(table, "ord", np.int64)))
+    names, columns = table.column_names, table.columns
+    del table
+    for i in range(len(columns)):  # column by column: the peak is the table plus one column, not two tables
+        columns[i] = columns[i].take(order)
+    return pa.table(columns, names=names)
 
 
 def _inverse(ord_: np.ndarray) -> np.ndarray:
