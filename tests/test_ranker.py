@@ -213,10 +213,9 @@ def test_excluded_features_are_left_out_and_unknown_names_refused():
 
 @pytest.mark.parametrize("batch_rows", [7, 1 << 18])
 def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows):
-    """The streamed hand-off (unsorted record batches written into their places; at 7 rows per
-    batch a request is split across batches) gives the same spec and arrays as loading the
-    Arrow table and encoding it; and the Arrow rows are in (day, request, position) order, so
-    each request is one contiguous group."""
+    """The streamed hand-off (record batches, a request split across batches at 7 rows per
+    batch) gives the same spec and arrays as loading the Arrow table and encoding it; and the
+    rows are in (day, request, position) order, so each request is one contiguous group."""
     from recsys_assets.build import connect
     from recsys_assets.ranker.dataset import load_rows, stream_training_set, training_set
     from recsys_assets.ranker.features import FeatureSpec
@@ -231,7 +230,6 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows):
     table = load_rows(con, "negatives", first, last)
     keys = table.select(["day", "request_id", "position"]).to_pylist()
     assert keys == sorted(keys, key=lambda r: (r["day"], r["request_id"], r["position"]))
-    assert table.column("ord").to_pylist() == list(range(table.num_rows))
     spec = FeatureSpec.fit(table, exclude="brand")
     expected = training_set(table, spec, curve)
     streamed, streamed_spec = stream_training_set(con, "negatives", first, last, curve, exclude="brand",
@@ -399,14 +397,3 @@ def test_an_arm_naming_a_missing_sampler_policy_says_which():
     with pytest.raises(PolicyError, match="comparison arm 'typo': no sampler policy named 'ranking-defualt'"):
         arm.samplers(sampler_policies())
 
-
-def test_misplaced_ranker_rows_are_refused():
-    """The hand-off puts each row at its ``ord``: a repeated or missing place is an error, not
-    a silently shuffled training set."""
-    from recsys_assets.ranker.dataset import _check_places, _inverse
-
-    assert _inverse(np.array([2, 0, 1])).tolist() == [1, 2, 0]
-    _check_places(np.array([1, 0, 2]), 3)
-    for places, n in (([0, 0, 2], 3), ([0, 1], 3), ([0, 1, 3], 3), ([-1, 0, 1], 3)):
-        with pytest.raises(ValueError, match="not a permutation"):
-            _check_places(np.array(places), n)

@@ -66,18 +66,12 @@ class FeatureSpec:
         for j, name in enumerate(self.numeric):
             out[:, j] = rows.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
 
-    def encode_categorical(self, rows: pa.Table | pa.RecordBatch) -> np.ndarray:
-        """Codes of the categorical features of ``rows`` (float32 columns, NaN = unknown or missing)."""
-        out = np.empty((rows.num_rows, len(self.categorical)), dtype=np.float32)
-        for k, (name, values) in enumerate(self.categorical.items()):
-            codes = pc.index_in(rows.column(name).cast(pa.string()), value_set=pa.array(values, pa.string()))
-            out[:, k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        return out
-
     def encode(self, table: pa.Table) -> np.ndarray:
         out = np.empty((table.num_rows, len(self.names)), dtype=np.float32)
         self.encode_numeric(table, out)
-        out[:, len(self.numeric):] = self.encode_categorical(table)
+        for k, (name, values) in enumerate(self.categorical.items()):
+            codes = pc.index_in(table.column(name).cast(pa.string()), value_set=pa.array(values, pa.string()))
+            out[:, len(self.numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
         return out
 
     def to_json(self) -> str:

@@ -1,8 +1,5 @@
--- Rows for the CTR ranker from the days [$first_day, $last_day], one per (request, item).
--- The result is not sorted (a sort would carry every feature column): each row carries
--- `ord`, its place in (day, request, position) order (0 .. rows_total - 1, so each request's
--- rows are contiguous: one LightGBM group per request), `starts_request` (first row of its
--- request in that order) and `rows_total`; only the narrow rows are ordered, by a window.
+-- Rows for the CTR ranker from the days [$first_day, $last_day], one per (request, item),
+-- ordered so that each request's rows are contiguous (one LightGBM group per request).
 -- $source = 'negatives': the positives of the requests that have ranking negatives, and
 --   those negatives (types, weights and sampling_prob from the sampler policy);
 -- $source = 'all_shown': every valid impression (ctr_labels), for naive training,
@@ -25,17 +22,8 @@ rows AS (
     SELECT l.day, l.request_id, l.item_id, l.position, l.label, l.weight, coalesce(l.negative_type, 'positive'), 1.0
     FROM ctr_labels l
     WHERE $source = 'all_shown' AND l.day BETWEEN $first_day AND $last_day
-),
-ordered AS (
-    SELECT *,
-        row_number() OVER w - 1 AS ord,
-        lag(request_id) OVER w IS DISTINCT FROM request_id OR lag(day) OVER w IS DISTINCT FROM day AS starts_request,
-        count(*) OVER () AS rows_total
-    FROM rows
-    WINDOW w AS (ORDER BY day, request_id, position, item_id)
 )
 SELECT
-    r.ord, r.starts_request, r.rows_total,
     r.day, r.request_id, r.item_id, r.position, r.label, r.weight, r.negative_type, r.sampling_prob,
     c.is_exploration, c.propensity, c.segment, c.surface, c.device, c.region, c.category, c.brand,
     ln(1 + coalesce(c.price, 0)) AS log_price, c.price_rel,
@@ -50,6 +38,7 @@ SELECT
     c.qc_exposure, (c.qc_recent_clicks + 0.2) / (c.qc_exposure + 2.0) AS qc_ctr_exposure,
     c.qi_clicks, c.qi_clicks / (c.q_clicks + 1.0) AS qi_share,
     t.attractiveness AS truth_attractiveness
-FROM ordered r
+FROM rows r
 JOIN impression_context c ON c.day = r.day AND c.request_id = r.request_id AND c.item_id = r.item_id
-LEFT JOIN truth_attractiveness t ON t.request_id = r.request_id AND t.item_id = r.item_id;
+LEFT JOIN truth_attractiveness t ON t.request_id = r.request_id AND t.item_id = r.item_id
+ORDER BY r.day, r.request_id, r.position;
