@@ -29,7 +29,8 @@ def _plain(stage: str, fn: Callable[[], Any]) -> Any:
 
 
 def connect(path: str = ":memory:", memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
-    config: dict[str, Any] = {"preserve_insertion_order": False}  # as the warehouse resource: spill, don't OOM
+    # as the warehouse resource: spill, don't OOM; return freed memory to the OS
+    config: dict[str, Any] = {"preserve_insertion_order": False, "allocator_background_threads": True}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if spill:

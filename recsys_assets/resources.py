@@ -70,8 +70,12 @@ class WarehouseResource(DuckDBResource):
             Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         # No statement here relies on insertion order (results that need an order say ORDER BY);
         # without it DuckDB streams and spills large inserts instead of running out of memory.
+        # jemalloc's background threads hand the memory a finished query freed back to the OS
+        # (without them the process keeps it: after the ranker's hand-off, gigabytes that
+        # LightGBM then needs).
         config: dict = {"custom_user_agent": "recsys-assets", "memory_limit": self.memory_limit,
-                        "preserve_insertion_order": False, **self.connection_config}
+                        "preserve_insertion_order": False, "allocator_background_threads": True,
+                        **self.connection_config}
         if self.threads > 0:
             config["threads"] = self.threads
         if self.spill_directory:

@@ -322,3 +322,21 @@ def test_a_run_killed_mid_write_then_rerun_leaves_exactly_the_clean_data(home):
 # raw_logs records where the files were found (the reference is built with other settings); the
 # model tables are not part of the daily layers.
 NOT_BUILT_BY_DAILY_LAYERS = {"raw_logs", "ctr_ranker", "ranker_evaluation", "model_registry", "position_bias"}
+
+
+def test_warehouse_connections_spill_run_in_utc_and_hand_freed_memory_back(tmp_path):
+    """Every connection (the Dagster resource's and the benchmark's) has the memory limit,
+    no insertion-order preservation (so large writes stream and spill), UTC, and jemalloc's
+    background threads (memory a finished query freed goes back to the OS, e.g. before the
+    ranker trains on what the hand-off query returned)."""
+    from recsys_assets.build import connect as build_connect
+    from recsys_assets.resources import WarehouseResource
+
+    settings = ("memory_limit", "preserve_insertion_order", "allocator_background_threads", "TimeZone")
+    query = "SELECT " + ", ".join(f"current_setting('{s}')" for s in settings)
+    with WarehouseResource(database=str(tmp_path / "w.duckdb"), memory_limit="1GB").get_connection() as con:
+        limit, order, background, tz = con.execute(query).fetchone()
+    assert (limit, order, background, tz) == ("953.6 MiB", False, True, "UTC")  # 1 GB as DuckDB prints it
+    con = build_connect(str(tmp_path / "b.duckdb"), memory_limit="1GB")
+    assert con.execute(query).fetchone()[1:] == (False, True, "UTC")
+    con.close()

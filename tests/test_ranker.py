@@ -145,6 +145,9 @@ def test_saved_model_reloads_and_gives_the_same_scores(trained):
     assert loaded.booster.feature_name() == loaded.spec.names
     again = model_files.load(Path(path))
     assert np.array_equal(loaded.score(X), again.score(X))
+    # a score computed once gives the same probabilities (the evaluation predicts once per model)
+    theta = np.linspace(0.2, 1.0, len(X))
+    assert np.array_equal(loaded.click_probability(X, theta, score=loaded.score(X)), again.click_probability(X, theta))
     # the text model reproduces the booster that was trained: same scores as the evaluation recorded
     assert loaded.info["best_iteration"] == json.loads((Path(path) / "model.json").read_text())["best_iteration"]
 
