@@ -217,8 +217,9 @@ def _pandas_stage(con, pipeline, args: argparse.Namespace) -> dict[str, Any]:
     con.execute("CREATE OR REPLACE TEMP TABLE pandas_ctr_labels AS SELECT * FROM pandas_labels")
     con.unregister("pandas_labels")
     seconds_write = time.perf_counter() - t_write
+    t_negatives = time.perf_counter()
     negatives = ref.ranking_negatives(labels, types)
-    seconds_negatives = time.perf_counter() - t0 - seconds
+    seconds_negatives = time.perf_counter() - t_negatives
     sql_labels = con.execute("""SELECT request_id, item_id, position, label, negative_type, weight FROM ctr_labels
                                 WHERE day = ? AND in_subset(user_id, request_id, ?)""", [DAY, k]).df()
     sql_negatives = con.execute("""SELECT request_id, item_id, negative_type, weight FROM ranking_negatives
