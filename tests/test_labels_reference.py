@@ -152,11 +152,11 @@ def test_sql_matches_reference_on_generated_logs(tmp_path_factory, logs):
 
 
 def _snapshot(con) -> dict[str, list]:
-    ctx_cols = ("request_id, item_id, category, price, item_age_days, ineligible_reason, u_clicks, u_purchases, "
-                "u_hours_since_click, uc_clicks, uc_purchases, ui_clicks, ui_prior_impressions, i_impressions, i_clicks, "
-                "i_purchases, q_clicks, qc_clicks, qi_clicks")
+    context = ("SELECT request_id, item_id, category, price, item_age_days, ineligible_reason, u_clicks, u_purchases, "
+               "u_hours_since_click, uc_clicks, uc_purchases, ui_clicks, ui_prior_impressions, i_impressions, i_clicks, "
+               "i_purchases, q_clicks, qc_clicks, qi_clicks FROM impression_context ORDER BY request_id, item_id")
     return {
-        "context": con.execute(f"SELECT {ctx_cols} FROM impression_context ORDER BY request_id, item_id").fetchall(),
+        "context": con.execute(context).fetchall(),
         "ctr": con.execute("SELECT request_id, item_id, label, weight, negative_type FROM ctr_labels ORDER BY 1, 2").fetchall(),
         "hide": con.execute("SELECT request_id, item_id, label, censor_reason FROM hide_labels ORDER BY 1, 2").fetchall(),
         "conversion": {(r["request_id"], r["item_id"]): r for r in rows(con, "SELECT * FROM conversion_labels")},

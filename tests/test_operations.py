@@ -333,10 +333,10 @@ def test_warehouse_connections_spill_run_in_utc_and_hand_freed_memory_back(tmp_p
     from recsys_assets.resources import WarehouseResource
 
     settings = ("memory_limit", "preserve_insertion_order", "allocator_background_threads", "TimeZone")
-    query = "SELECT " + ", ".join(f"current_setting('{s}')" for s in settings)
+    query = "SELECT current_setting(?), current_setting(?), current_setting(?), current_setting(?)"
     with WarehouseResource(database=str(tmp_path / "w.duckdb"), memory_limit="1GB").get_connection() as con:
-        limit, order, background, tz = con.execute(query).fetchone()
+        limit, order, background, tz = con.execute(query, settings).fetchone()
     assert (limit, order, background, tz) == ("953.6 MiB", False, True, "UTC")  # 1 GB as DuckDB prints it
     con = build_connect(str(tmp_path / "b.duckdb"), memory_limit="1GB")
-    assert con.execute(query).fetchone()[1:] == (False, True, "UTC")
+    assert con.execute(query, settings).fetchone()[1:] == (False, True, "UTC")
     con.close()
