@@ -215,10 +215,11 @@ def test_excluded_features_are_left_out_and_unknown_names_refused():
 
 
 @pytest.mark.parametrize("batch_rows", [7, 1 << 18])
-def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows):
-    """The streamed hand-off (record batches, a request split across batches at 7 rows per
-    batch) gives the same spec and arrays as loading the Arrow table and encoding it; and the
-    rows are in (day, request, position) order, so each request is one contiguous group."""
+def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_path):
+    """The streamed hand-off (record batches through a spill file, a request split across
+    batches at 7 rows per batch, batches encoded in parallel) gives the same spec and arrays
+    as loading the Arrow table and encoding it; the rows are in (day, request, position)
+    order, so each request is one contiguous group; the spill file is gone afterwards."""
     from recsys_assets.build import connect
     from recsys_assets.ranker.dataset import load_rows, stream_training_set, training_set
     from recsys_assets.ranker.features import FeatureSpec
@@ -226,7 +227,8 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows):
     from recsys_assets.settings import load_settings
     from recsys_assets.truth import register_truth
 
-    con = connect(str(load_settings().warehouse))
+    spill = tmp_path / "spill"
+    con = connect(str(load_settings().warehouse), spill=spill)
     register_truth(con, load_settings().logs_dir)
     curve = Curve("test", np.array([1.0, 0.6, 0.4, 0.3]))
     first, last = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
@@ -247,6 +249,7 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows):
     con.close()
     assert np.array_equal(truth.X, spec.encode(valid), equal_nan=True)
     assert np.array_equal(truth.label, valid.column("truth_attractiveness").to_numpy(zero_copy_only=False))
+    assert spill.is_dir() and not [p for p in spill.iterdir() if p.name.startswith("ranker-rows-")]
 
 
 @pytest.mark.parametrize("refit", [False, True])

@@ -1,9 +1,13 @@
 """From the warehouse to LightGBM: rows of ``sql/model/ranker_rows.sql`` as Arrow, encoded;
-or, for the large training sets, streamed in record batches and encoded as they arrive."""
+or, for the large training sets, streamed through a spill file into a preallocated matrix."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -13,7 +17,10 @@ import pyarrow.compute as pc
 from recsys_assets.ranker.features import FeatureSpec, category_counts, group_sizes
 from recsys_assets.ranker.position_bias import Curve
 from recsys_assets.ranker.training import TrainingSet
-from recsys_assets.sql import arrow_batches, arrow_query
+from recsys_assets.sql import arrow_batches, arrow_query, execute
+
+#: compression of the hand-off's spill file (Arrow IPC: "lz4", "zstd" or None)
+SPOOL_COMPRESSION = "lz4"
 
 
 def load_rows(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, last_day: dt.date) -> pa.Table:
@@ -37,69 +44,98 @@ def training_set(table: pa.Table, spec: FeatureSpec, curve: Curve, label: np.nda
     )
 
 
+def _spool_dir(con: duckdb.DuckDBPyConnection) -> str | None:
+    """DuckDB's spill directory (where the user put room for large intermediates), or the
+    system's temporary directory when the connection has none."""
+    (path,) = execute(con, "SELECT current_setting('temp_directory')")[0]
+    if path and path != ".tmp":
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return path
+    return None
+
+
 def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, last_day: dt.date, curve: Curve,
                         spec: FeatureSpec | None = None, exclude: str = "", label_column: str = "label",
                         batch_rows: int = 1 << 18) -> tuple[TrainingSet, FeatureSpec]:
-    """``training_set(load_rows(...), spec or FeatureSpec.fit(...))`` without the Arrow table:
-    record batches are encoded as they arrive (numeric columns to float32 blocks, categorical
-    ones to per-batch dictionaries, their counts summed for the spec), so the peak is about
-    the float32 matrix plus DuckDB's query instead of every column of every row as Arrow.
+    """``training_set(load_rows(...), spec or FeatureSpec.fit(...))`` without the Arrow table,
+    in two passes so that DuckDB's sort and the matrix are never in memory together:
+
+    1. the query's record batches (ordered by request: DuckDB's sort, which spills) are
+       written, with only the columns the matrix needs, to an LZ4-compressed Arrow file in
+       DuckDB's spill directory; the rows and the category counts (for the spec) are counted
+       on the way. The query's memory is released when it ends.
+    2. the file is read back batch by batch into a preallocated float32 matrix (numeric
+       columns as they are, categorical ones as codes of the spec's lists) and the label,
+       weight and position vectors.
+
+    The peak is then about the larger of DuckDB's memory limit and the matrix, not their sum.
     Gives the same arrays as the Arrow path (tested)."""
     layout = spec or FeatureSpec.from_counts({}, exclude)  # the columns, before the categories are known
     numeric, categorical = layout.numeric, list(layout.categorical)
+    keep = [*numeric, *categorical, label_column, "weight", "position", "request_id"]
     counts: dict[str, dict[str, int]] = {name: {} for name in categorical}
-    blocks, cats, labels, weights, positions, starts = [], [], [], [], [], []
-    last_id = None
-    batches = arrow_batches(con, "model/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day},
-                            batch_rows)
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        block = np.empty((batch.num_rows, len(numeric)), dtype=np.float32)
-        layout.encode_numeric(batch, block)
-        blocks.append(block)
-        encoded = {}
-        for name in categorical:
-            values = batch.column(name).cast(pa.string())
-            encoded[name] = pc.dictionary_encode(values)
-            if spec is None:
-                category_counts(values, counts[name])
-        cats.append(encoded)
-        labels.append(column(batch, label_column))
-        weights.append(column(batch, "weight"))
-        positions.append(column(batch, "position", np.int64))
-        ids = batch.column("request_id")
-        start = np.empty(batch.num_rows, dtype=bool)
-        start[0] = last_id is None or ids[0].as_py() != last_id
-        if batch.num_rows > 1:
-            start[1:] = pc.not_equal(ids.slice(1), ids.slice(0, batch.num_rows - 1)).to_numpy(zero_copy_only=False)
-        starts.append(start)
-        last_id = ids[batch.num_rows - 1].as_py()
-    spec = spec if spec is not None else FeatureSpec.from_counts(counts, exclude)
-    n = sum(len(b) for b in blocks)
-    X = np.empty((n, len(spec.names)), dtype=np.float32)
-    value_sets = {name: pa.array(values, pa.string()) for name, values in spec.categorical.items()}
-    row = 0
-    for i, block in enumerate(blocks):
-        m = len(block)
-        X[row:row + m, :len(numeric)] = block
-        blocks[i] = None  # freed as it is copied
-        for k, name in enumerate(spec.categorical):
-            dictionary = cats[i][name]
-            code_of_entry = pc.index_in(dictionary.dictionary, value_set=value_sets[name])
-            codes = pc.take(code_of_entry, dictionary.indices)
-            X[row:row + m, len(numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        cats[i] = None
-        row += m
-    position = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-    start = np.concatenate(starts) if starts else np.zeros(0, bool)
+    options = pa.ipc.IpcWriteOptions(compression=SPOOL_COMPRESSION)
+    with tempfile.TemporaryDirectory(prefix="ranker-rows-", dir=_spool_dir(con)) as tmp:
+        path = Path(tmp) / "rows.arrows"
+        n = 0
+        reader = arrow_batches(con, "model/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day},
+                               batch_rows)
+        try:
+            with pa.OSFile(str(path), "wb") as sink, \
+                    pa.ipc.new_stream(sink, pa.schema([reader.schema.field(c) for c in keep]),
+                                      options=options) as writer:
+                for batch in reader:
+                    if batch.num_rows == 0:
+                        continue
+                    batch = batch.select(keep)
+                    if spec is None:
+                        for name in categorical:
+                            category_counts(batch.column(name), counts[name])
+                    writer.write_batch(batch)
+                    n += batch.num_rows
+        finally:
+            reader.close()
+        spec = spec if spec is not None else FeatureSpec.from_counts(counts, exclude)
+        X = np.empty((n, len(spec.names)), dtype=np.float32)
+        label, weight = np.empty(n), np.empty(n)
+        position = np.empty(n, dtype=np.int64)
+        start = np.empty(n, dtype=bool)
+        value_sets = {name: pa.array(values, pa.string()) for name, values in spec.categorical.items()}
+
+        def fill(batch: pa.RecordBatch, row: int) -> tuple[object, object]:
+            """One batch into its rows of the arrays; its first and last request ids."""
+            m = batch.num_rows
+            block = X[row:row + m]
+            spec.encode_numeric(batch, block)
+            for k, name in enumerate(spec.categorical):
+                codes = pc.index_in(batch.column(name).cast(pa.string()), value_set=value_sets[name])
+                block[:, len(numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            label[row:row + m] = column(batch, label_column)
+            weight[row:row + m] = column(batch, "weight")
+            position[row:row + m] = column(batch, "position", np.int64)
+            ids = batch.column("request_id")
+            start[row] = True  # set below against the previous batch's last request
+            if m > 1:
+                start[row + 1:row + m] = pc.not_equal(ids.slice(1), ids.slice(0, m - 1)).to_numpy(zero_copy_only=False)
+            return ids[0].as_py(), ids[m - 1].as_py()
+
+        # batches encoded in parallel (Arrow and NumPy release the GIL), a few in flight
+        workers = max(1, min(4, os.cpu_count() or 1))
+        edges: list[tuple[int, object, object]] = []  # (first row, first id, last id) of each batch
+        with ThreadPoolExecutor(workers) as pool, pa.OSFile(str(path), "rb") as spooled, \
+                pa.ipc.open_stream(spooled) as spool:
+            pending: list[tuple[int, Future]] = []
+            row = 0
+            for batch in spool:
+                pending.append((row, pool.submit(fill, batch, row)))
+                row += batch.num_rows
+                if len(pending) > workers:
+                    first_row, done = pending.pop(0)
+                    edges.append((first_row, *done.result()))
+            edges += [(first_row, *done.result()) for first_row, done in pending]
+        for (first_row, first_id, _), (_, _, previous_last) in zip(edges[1:], edges[:-1], strict=True):
+            start[first_row] = first_id != previous_last
     bounds = np.concatenate([np.flatnonzero(start), [n]])
-    rows = TrainingSet(
-        X=X,
-        label=np.concatenate(labels) if labels else np.zeros(0),
-        weight=np.concatenate(weights) if weights else np.zeros(0),
-        position=position,
-        group=np.diff(bounds).astype(np.int64),
-        theta=curve.at(position),
-    )
+    rows = TrainingSet(X=X, label=label, weight=weight, position=position, group=np.diff(bounds).astype(np.int64),
+                       theta=curve.at(position))
     return rows, spec
