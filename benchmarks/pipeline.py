@@ -149,7 +149,7 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
 
         from recsys_assets.ranker.dataset import stream_training_set
         from recsys_assets.ranker.position_bias import Curve
-        from recsys_assets.ranker.training import RankerConfig, train
+        from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
         from recsys_assets.truth import register_truth
 
         register_truth(con, logs)
@@ -160,8 +160,14 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         if stage == "training":
             t0 = time.perf_counter()  # the handoff is its own stage
             categorical = list(range(len(spec.numeric), len(spec.names)))
-            train(RankerConfig(max_rounds=args.rounds, early_stopping_rounds=args.rounds), data, data, categorical,
-                  spec.names)
+            # validated on a copy of the first tenth of the requests (the ranker asset validates
+            # on another day); the matrix is dropped once LightGBM has binned it, as ctr_ranker does
+            groups = int(np.searchsorted(np.cumsum(data.group), len(data.label) // 10)) + 1
+            head = int(data.group[:groups].sum())
+            valid = TrainingSet(data.X[:head].copy(), data.label[:head].copy(), data.weight[:head].copy(),
+                                data.position[:head].copy(), data.group[:groups].copy(), data.theta[:head].copy())
+            train(RankerConfig(max_rounds=args.rounds, early_stopping_rounds=args.rounds), data, valid, categorical,
+                  spec.names, release_features=True)
     elif stage == "pandas":
         out |= _pandas_stage(con, pipeline, args)
         out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

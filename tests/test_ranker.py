@@ -252,6 +252,40 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_pa
     assert spill.is_dir() and not [p for p in spill.iterdir() if p.name.startswith("ranker-rows-")]
 
 
+@pytest.mark.parametrize("handling", ["examination", "none", "ipw", "lambdarank_position"])
+@pytest.mark.parametrize("refit", [False, True])
+def test_releasing_the_matrix_after_binning_gives_the_same_model(handling, refit):
+    """train(..., release_features=True) bins the rows up front with the training's parameters
+    and drops their matrix: the model is the same, byte for byte, and the matrix is empty."""
+    from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
+
+    rng = np.random.default_rng(3)
+
+    def rows(n: int) -> TrainingSet:
+        X = rng.random((n, 5)).astype(np.float32)
+        X[:, 4] = rng.integers(0, 4, n)
+        position = np.tile(np.arange(1, 11), n // 10)
+        theta = 1.0 / position
+        clicks = (rng.random(n) < theta / (1 + np.exp(2 - 3 * X[:, 0]))).astype(float)
+        return TrainingSet(X, clicks, rng.random(n) + 0.5, position, np.full(n // 10, 10), theta)
+
+    def copy(rows: TrainingSet) -> TrainingSet:
+        return TrainingSet(*(getattr(rows, f).copy() for f in ("X", "label", "weight", "position", "group", "theta")))
+
+    train_rows, valid = rows(6000), rows(2000)
+    config = RankerConfig(position_handling=handling, max_rounds=40, early_stopping_rounds=10, min_data_in_leaf=60,
+                          use_weights=True, refit=refit)
+    names = [f"f{i}" for i in range(5)]
+    kept = copy(train_rows)
+    expected = train(config, kept, valid, [4], names, refit_rows=valid)
+    released = copy(train_rows)
+    got = train(config, released, valid, [4], names, refit_rows=valid, release_features=True)
+    assert got.booster.model_to_string() == expected.booster.model_to_string()
+    assert got.calibration == expected.calibration and got.best_iteration == expected.best_iteration
+    assert released.X.shape == (0, 5) and kept.X.shape == (6000, 5)
+    assert np.array_equal(released.label, train_rows.label)  # only the matrix goes
+
+
 @pytest.mark.parametrize("refit", [False, True])
 def test_evaluation_never_touches_training_days(trained, monkeypatch, refit):
     from recsys_assets.assets import model as model_module

@@ -160,7 +160,9 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     if config.refit:  # the validation day's rows in training form, for the refit after early stopping
         refit_rows, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec)
     valid = training_set(valid_rows, spec, curve)
-    ranker = train(config, train_set, valid, categorical, spec.names, progress=log, refit_rows=refit_rows)
+    # the matrix is dropped once LightGBM has binned it (only its labels and groups are used below)
+    ranker = train(config, train_set, valid, categorical, spec.names, progress=log, refit_rows=refit_rows,
+                   release_features=True)
     train_seconds = time.perf_counter() - t0 - load_seconds
     last_trained = split.valid if refit_rows is not None else split.train[-1]  # the refit also learned the validation day
     lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": last_trained})[0]
@@ -261,7 +263,8 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     # with refit, every model is fitted again on the training days + the validation day
     naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
                                   "use_weights": False}),
-                  naive_rows, va, categorical, spec.names, progress=log, label="naive baseline", refit_rows=va)
+                  naive_rows, va, categorical, spec.names, progress=log, label="naive baseline", refit_rows=va,
+                  release_features=True)
     scores["naive"] = naive.score(ev.X)
     probs["naive"] = naive.click_probability(ev.X, ev.theta, score=scores["naive"])
     if has_truth:

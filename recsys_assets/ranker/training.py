@@ -152,26 +152,53 @@ def _callbacks(config: RankerConfig, progress: Progress | None, label: str) -> l
 
 def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
           feature_names: list[str] | None = None, progress: Progress | None = None,
-          label: str = "ranker", refit_rows: TrainingSet | None = None) -> TrainedRanker:
+          label: str = "ranker", refit_rows: TrainingSet | None = None,
+          release_features: bool = False) -> TrainedRanker:
     """Fit the ranker; early stopping on the validation day's click log-likelihood under the
     examination model (for examination) or its click NDCG@10 (for the lambdarank variants).
     With ``config.refit`` and ``refit_rows`` (the validation day's rows in training form),
     fit again on train + refit rows for the rounds early stopping chose.
-    ``progress`` receives a line every few boosting rounds (Dagster's logger in the assets)."""
-    ranker = _fit(config, train_set, valid, categorical, feature_names, progress, label)
-    if config.refit and refit_rows is not None and len(refit_rows.label):
+    ``progress`` receives a line every few boosting rounds (Dagster's logger in the assets).
+    ``release_features``: once LightGBM has binned the training rows, ``train_set.X`` is
+    replaced by an empty matrix, so that its memory is free before boosting (for callers
+    that keep no other reference to it and do not need it afterwards; with a refit it is
+    released after the refit's rows are put together instead)."""
+    refit = config.refit and refit_rows is not None and len(refit_rows.label) > 0
+    ranker = _fit(config, train_set, valid, categorical, feature_names, progress, label,
+                  release=release_features and not refit)
+    if refit:
         rounds = ranker.best_iteration
         if progress is not None:
             progress(f"{label}: refit on training + validation rows for {rounds} rounds")
         fixed = dataclasses.replace(config, max_rounds=rounds, early_stopping_rounds=rounds + 1)
-        ranker = _fit(fixed, train_set + refit_rows, valid, categorical, feature_names, None, label)
+        both = train_set + refit_rows
+        if release_features:
+            _release(train_set)
+        ranker = _fit(fixed, both, valid, categorical, feature_names, None, label, release=release_features)
         ranker.best_iteration = rounds
     ranker.calibration = calibrate(ranker, valid)
     return ranker
 
 
+def _release(rows: TrainingSet) -> None:
+    rows.X = np.empty((0, rows.X.shape[1]), dtype=rows.X.dtype)
+
+
+def _binned(rows: TrainingSet, release: bool, params: dict[str, Any], **kwargs) -> lgb.Dataset:
+    """The LightGBM Dataset of the rows; with ``release`` it is constructed (binned) now, with
+    the training's parameters (a custom objective aside: LightGBM's train sets it aside too),
+    and the rows' matrix dropped afterwards (LightGBM keeps only its bins)."""
+    if not release:  # constructed by lgb.train
+        return lgb.Dataset(rows.X, rows.label, free_raw_data=False, **kwargs)
+    data = lgb.Dataset(rows.X, rows.label, free_raw_data=True,
+                       params={k: v for k, v in params.items() if not callable(v)}, **kwargs)
+    data.construct()
+    _release(rows)
+    return data
+
+
 def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
-         feature_names: list[str] | None, progress: Progress | None, label: str) -> TrainedRanker:
+         feature_names: list[str] | None, progress: Progress | None, label: str, release: bool = False) -> TrainedRanker:
     params = config.lgb_params()
     if config.monotone and feature_names:
         params["monotone_constraints"] = [1 if n in MONOTONE_INCREASING else 0 for n in feature_names]
@@ -182,8 +209,8 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
         theta = train_set.theta if examined else np.ones_like(train_set.theta)
         valid_theta = valid.theta if examined else np.ones_like(valid.theta)
         params["objective"] = examination_objective(theta)
-        data = lgb.Dataset(train_set.X, train_set.label, weight=weight, categorical_feature=categorical, free_raw_data=False,
-                           feature_name=feature_names or "auto")
+        data = _binned(train_set, release, weight=weight, categorical_feature=categorical,
+                       feature_name=feature_names or "auto", params=params)
         vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
 
         def feval(preds, _):
@@ -196,8 +223,8 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
             weight = np.where(train_set.label > 0, weight * np.minimum(1.0 / train_set.theta, config.ipw_clip), weight)
         params |= {"objective": "lambdarank", "lambdarank_truncation_level": 30, "metric": "ndcg", "eval_at": [10]}
         position = (train_set.position - 1).astype(np.int32) if config.position_handling == "lambdarank_position" else None
-        data = lgb.Dataset(train_set.X, train_set.label, weight=weight, group=train_set.group, position=position,
-                           categorical_feature=categorical, free_raw_data=False, feature_name=feature_names or "auto")
+        data = _binned(train_set, release, weight=weight, group=train_set.group, position=position,
+                       categorical_feature=categorical, feature_name=feature_names or "auto", params=params)
         vdata = lgb.Dataset(valid.X, valid.label, group=valid.group, reference=data, categorical_feature=categorical)
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
                             callbacks=_callbacks(config, progress, label))
