@@ -100,16 +100,11 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
         label, weight = np.empty(n), np.empty(n)
         position = np.empty(n, dtype=np.int64)
         start = np.empty(n, dtype=bool)
-        value_sets = {name: pa.array(values, pa.string()) for name, values in spec.categorical.items()}
 
         def fill(batch: pa.RecordBatch, row: int) -> tuple[object, object]:
             """One batch into its rows of the arrays; its first and last request ids."""
             m = batch.num_rows
-            block = X[row:row + m]
-            spec.encode_numeric(batch, block)
-            for k, name in enumerate(spec.categorical):
-                codes = pc.index_in(batch.column(name).cast(pa.string()), value_set=value_sets[name])
-                block[:, len(numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            spec.encode_into(batch, X[row:row + m])
             label[row:row + m] = column(batch, label_column)
             weight[row:row + m] = column(batch, "weight")
             position[row:row + m] = column(batch, "position", np.int64)

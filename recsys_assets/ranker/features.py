@@ -61,17 +61,19 @@ class FeatureSpec:
             cats[name] = sorted(value for value, _ in ranked)
         return cls(numeric=[n for n in NUMERIC if n not in left_out], categorical=cats)
 
-    def encode_numeric(self, rows: pa.Table | pa.RecordBatch, out: np.ndarray) -> None:
-        """The numeric features of ``rows`` into the first columns of ``out`` (float32, NaN = missing)."""
+    def encode_into(self, rows: pa.Table | pa.RecordBatch, out: np.ndarray) -> None:
+        """The features of ``rows`` into ``out`` (float32, one column per name): numeric ones as
+        they are (NaN = missing), categorical ones as codes of the spec's lists (NaN = unknown
+        or missing). ``out`` may be a slice of a larger matrix (the streamed hand-off)."""
         for j, name in enumerate(self.numeric):
             out[:, j] = rows.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        for k, (name, values) in enumerate(self.categorical.items()):
+            codes = pc.index_in(rows.column(name).cast(pa.string()), value_set=pa.array(values, pa.string()))
+            out[:, len(self.numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
     def encode(self, table: pa.Table) -> np.ndarray:
         out = np.empty((table.num_rows, len(self.names)), dtype=np.float32)
-        self.encode_numeric(table, out)
-        for k, (name, values) in enumerate(self.categorical.items()):
-            codes = pc.index_in(table.column(name).cast(pa.string()), value_set=pa.array(values, pa.string()))
-            out[:, len(self.numeric) + k] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        self.encode_into(table, out)
         return out
 
     def to_json(self) -> str:
