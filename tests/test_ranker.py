@@ -252,6 +252,61 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_pa
     assert spill.is_dir() and not [p for p in spill.iterdir() if p.name.startswith("ranker-rows-")]
 
 
+def _examination_nll(theta, clicks, weight, f):
+    q = theta / (1 + np.exp(-f))
+    return -weight * np.where(clicks > 0, np.log(q), np.log(1 - q))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_examination_objective_is_the_derivative_of_the_click_likelihood(weighted):
+    """Given rows clicked and not at examination probabilities theta, the objective's
+    gradient is the derivative of -log P(outcome) with P(click) = theta * sigmoid(f)
+    (central differences), row by row, weights applied. Its Hessian is the second
+    derivative on clicked rows; on the others, whose second derivative can be negative,
+    a positive surrogate theta p (1-p)^2 / (1-q), the second derivative where theta = 1."""
+    from recsys_assets.ranker.training import ExaminationObjective
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    theta, f = rng.uniform(0.05, 1.0, n), rng.normal(-1.0, 1.5, n)
+    clicks = (rng.random(n) < 0.3).astype(float)
+    weight = rng.uniform(0.5, 3.0, n) if weighted else np.ones(n)
+    grad, hess = ExaminationObjective(theta, clicks, weight if weighted else None)(f)
+    h = 1e-4
+    up, mid, down = (_examination_nll(theta, clicks, weight, f + d) for d in (h, 0.0, -h))
+    np.testing.assert_allclose(grad, (up - down) / (2 * h), rtol=1e-6, atol=1e-9)
+    second = (up - 2 * mid + down) / h**2
+    clicked = clicks > 0
+    np.testing.assert_allclose(hess[clicked], second[clicked], rtol=1e-4, atol=1e-6)
+    assert (hess > 0).all()
+    ones = np.ones(n)
+    _, hess_at_one = ExaminationObjective(ones, clicks, weight if weighted else None)(f)
+    up, mid, down = (_examination_nll(ones, clicks, weight, f + d) for d in (h, 0.0, -h))
+    np.testing.assert_allclose(hess_at_one, (up - 2 * mid + down) / h**2, rtol=1e-4, atol=1e-6)
+    assert (grad[clicks > 0] < 0).all() and (grad[clicks == 0] > 0).all()  # a click pulls f up, silence down
+
+
+def test_the_examination_objective_gives_the_same_values_in_any_chunking():
+    """Chunks and threads are an implementation detail: the values are the whole-array
+    formulas' bit for bit (the trained models do not depend on the machine's cores)."""
+    from recsys_assets.ranker.training import ExaminationObjective
+
+    rng = np.random.default_rng(6)
+    n = 1001
+    theta, f = rng.uniform(0.01, 1.0, n), rng.normal(-2.0, 3.0, n)
+    clicks, weight = (rng.random(n) < 0.1).astype(float), rng.uniform(0.5, 2.0, n)
+    p = 1.0 / (1.0 + np.exp(-f))
+    q = theta * p
+    clicked = clicks > 0
+    want_grad = np.where(clicked, -(1.0 - p), theta * p * (1.0 - p) / (1.0 - q)) * weight
+    want_hess = np.maximum(np.where(clicked, p * (1.0 - p), theta * p * (1.0 - p) ** 2 / (1.0 - q)), 1e-9) * weight
+    for chunk, threads in [(1 << 17, 1), (7, 1), (7, 3), (250, 2)]:
+        objective = ExaminationObjective(theta, clicks, weight, threads=threads)
+        objective.CHUNK = chunk
+        grad, hess = objective(f)
+        assert np.array_equal(grad, want_grad) and np.array_equal(hess, want_hess), (chunk, threads)
+
+
 @pytest.mark.parametrize("handling", ["examination", "none", "ipw", "lambdarank_position"])
 @pytest.mark.parametrize("refit", [False, True])
 def test_releasing_the_matrix_after_binning_gives_the_same_model(handling, refit):
