@@ -294,7 +294,8 @@ def test_the_examination_objective_gives_the_same_values_in_any_chunking():
     rng = np.random.default_rng(6)
     n = 1001
     theta, f = rng.uniform(0.01, 1.0, n), rng.normal(-2.0, 3.0, n)
-    clicks, weight = (rng.random(n) < 0.1).astype(float), rng.uniform(0.5, 2.0, n)
+    # weights as LightGBM stores them (float32; the objective uses those)
+    clicks, weight = (rng.random(n) < 0.1).astype(float), rng.uniform(0.5, 2.0, n).astype(np.float32)
     p = 1.0 / (1.0 + np.exp(-f))
     q = theta * p
     clicked = clicks > 0

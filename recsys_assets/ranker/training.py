@@ -116,8 +116,10 @@ class ExaminationObjective:
     def __init__(self, theta: np.ndarray, clicks: np.ndarray, weight: np.ndarray | None = None, threads: int = 0):
         self.theta = np.ascontiguousarray(theta, dtype=np.float64)
         self.clicked = np.asarray(clicks) > 0
+        # as LightGBM stores them (float32: the weights its own objectives and metrics use);
         # multiplying by ones changes nothing: skipped
-        self.weight = None if weight is None or np.all(weight == 1.0) else np.ascontiguousarray(weight, dtype=np.float64)
+        weight = None if weight is None else np.asarray(weight, dtype=np.float32).astype(np.float64)
+        self.weight = None if weight is None or np.all(weight == 1.0) else weight
         self.threads = max(1, threads or min(os.cpu_count() or 1, 8))
 
     def _chunk(self, preds: np.ndarray, grad: np.ndarray, hess: np.ndarray, s: slice) -> None:
