@@ -446,6 +446,31 @@ def test_per_request_ndcg_matches_scikit_learn():
     assert not defined[groups < 2].any()
 
 
+def test_tied_scores_share_their_slots_discount_as_scikit_learn_does():
+    """Two items tied at the top, one relevant: each gets half the gain at slots 1 and 2, so
+    NDCG = (1 + 1/log2 3) / 2. On random requests with many ties, every k, the grouped NDCG
+    equals scikit-learn's ndcg_score (ties averaged, its default)."""
+    from sklearn.metrics import ndcg_score
+
+    from recsys_assets.ranker.evaluation import _padded, grouped_ndcg, tie_averaged_ndcg
+
+    got = tie_averaged_ndcg(np.array([[1.0, 0.0, 0.0]]), np.array([[2.0, 2.0, 1.0]]), 10)
+    assert got[0] == pytest.approx((1 + 1 / np.log2(3)) / 2, abs=1e-15)
+    rng = np.random.default_rng(8)
+    groups = rng.integers(1, 25, size=400)
+    n = int(groups.sum())
+    relevance = rng.random(n) * (rng.random(n) < 0.3)
+    scores = rng.integers(0, 4, size=n).astype(float)  # few distinct values: ties everywhere
+    rel, sc = _padded(relevance, groups, 0.0), _padded(scores, groups, -1e30)
+    keep = (groups >= 2) & (rel.sum(axis=1) > 0)
+    for k in (1, 3, 10, 30):
+        assert grouped_ndcg(relevance, scores, groups, k) == pytest.approx(
+            ndcg_score(rel[keep], sc[keep], k=k), abs=1e-12)
+        mask = rng.random(len(groups)) < 0.5
+        assert grouped_ndcg(relevance, scores, groups, k, mask) == pytest.approx(
+            ndcg_score(rel[keep & mask], sc[keep & mask], k=k), abs=1e-12)
+
+
 def test_the_recommendation_says_when_a_difference_is_not_significant():
     from recsys_assets.ranker.comparison import ArmEvaluation, compare
 

@@ -1,4 +1,5 @@
-"""Evaluation metrics, computed with scikit-learn on request groups.
+"""Evaluation metrics on request groups: scikit-learn's (AUC, log loss), and NDCG vectorized
+over requests, pinned to scikit-learn's ``ndcg_score`` by tests.
 
 Scores of a request are compared within the request (NDCG); probabilities are compared
 with clicks (AUC, log loss, reliability, ECE). Groups are contiguous runs of rows; for
@@ -9,7 +10,7 @@ changes a request's DCG or ideal DCG).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import log_loss, ndcg_score, roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 POSITION_BUCKETS = ((1, 3, "1-3"), (4, 10, "4-10"), (11, 20, "11-20"), (21, 10**9, "21+"))
 
@@ -38,7 +39,32 @@ def grouped_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarray, 
         keep &= mask
     if not keep.any():
         return float("nan")
-    return float(ndcg_score(rel[keep], sc[keep], k=k))
+    return float(np.mean(tie_averaged_ndcg(rel[keep], sc[keep], k)))
+
+
+def tie_averaged_ndcg(relevance: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k of every row of a (requests x slots) matrix, items of equal score sharing their
+    slots' discount equally (the average gain of a tie group at each of its positions):
+    scikit-learn's ``ndcg_score`` with ties averaged (its default), per row, vectorized. Its
+    own loop over rows (``np.unique`` per request) took 16 s of the demo's evaluation; this
+    gives the same values (tested against it)."""
+    n, width = relevance.shape
+    if n == 0 or width == 0:
+        return np.zeros(n)
+    discount = np.zeros(width)
+    top = min(k, width)
+    discount[:top] = 1.0 / np.log2(np.arange(2, top + 2))
+    order = np.argsort(-scores, axis=1, kind="stable")
+    sorted_scores = np.take_along_axis(scores, order, axis=1)
+    sorted_rel = np.take_along_axis(relevance, order, axis=1)
+    # tie groups: runs of equal score within a row (a new group at every row's first slot)
+    starts = np.ones((n, width), dtype=bool)
+    starts[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
+    group = np.cumsum(starts.ravel()) - 1
+    mean_gain = np.bincount(group, weights=sorted_rel.ravel()) / np.bincount(group)
+    dcg = (mean_gain[group].reshape(n, width) * discount).sum(axis=1)
+    ideal = (-np.sort(-relevance, axis=1) * discount).sum(axis=1)
+    return np.divide(dcg, ideal, out=np.zeros(n), where=ideal > 0)
 
 
 def reliability(prob: np.ndarray, clicks: np.ndarray, bins: int = 10) -> tuple[list[dict], float]:
