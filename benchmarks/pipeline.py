@@ -267,6 +267,8 @@ def run_all(args: argparse.Namespace, triple: bool) -> dict[str, Any]:
     import shutil
     import tempfile
 
+    if args.tmp:
+        Path(args.tmp).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="recsys-bench-", dir=args.tmp))
     try:
         results = {}

@@ -287,9 +287,10 @@ def test_the_examination_objective_is_the_derivative_of_the_click_likelihood(wei
 
 
 def test_the_examination_objective_gives_the_same_values_in_any_chunking():
-    """Chunks and threads are an implementation detail: the values are the whole-array
-    formulas' bit for bit (the trained models do not depend on the machine's cores)."""
-    from recsys_assets.ranker.training import ExaminationObjective
+    """Chunks and threads are an implementation detail: the objective's values and the
+    validation log-likelihood are the whole-array formulas' bit for bit (the trained models
+    do not depend on the machine's cores)."""
+    from recsys_assets.ranker.training import ExaminationLoglik, ExaminationObjective
 
     rng = np.random.default_rng(6)
     n = 1001
@@ -301,11 +302,16 @@ def test_the_examination_objective_gives_the_same_values_in_any_chunking():
     clicked = clicks > 0
     want_grad = np.where(clicked, -(1.0 - p), theta * p * (1.0 - p) / (1.0 - q)) * weight
     want_hess = np.maximum(np.where(clicked, p * (1.0 - p), theta * p * (1.0 - p) ** 2 / (1.0 - q)), 1e-9) * weight
+    q = np.clip(q, 1e-12, 1 - 1e-12)
+    want_loglik = float(np.mean(clicks * np.log(q) + (1 - clicks) * np.log(1 - q)))
     for chunk, threads in [(1 << 17, 1), (7, 1), (7, 3), (250, 2)]:
         objective = ExaminationObjective(theta, clicks, weight, threads=threads)
-        objective.CHUNK = chunk
+        objective.chunk = chunk
         grad, hess = objective(f)
         assert np.array_equal(grad, want_grad) and np.array_equal(hess, want_hess), (chunk, threads)
+        loglik = ExaminationLoglik(theta, clicks, threads=threads)
+        loglik.chunk = chunk
+        assert loglik(f) == want_loglik, (chunk, threads)
 
 
 @pytest.mark.parametrize("handling", ["examination", "none", "ipw", "lambdarank_position"])

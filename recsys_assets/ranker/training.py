@@ -101,17 +101,39 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
+#: rows per slice of the per-round NumPy work (its temporaries stay in cache)
+CHUNK_ROWS = 1 << 17
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _in_chunks(work: Callable[[slice], None], n: int, threads: int, chunk: int) -> None:
+    """``work`` on cache-sized slices of rows [0, n), on ``threads`` threads of a pool kept for
+    the process (the objective runs every round: a new pool each time cost more than the work
+    on small training sets). NumPy releases the GIL, and LightGBM waits for the objective and
+    the metric, so its cores are free."""
+    slices = [slice(i, i + chunk) for i in range(0, n, chunk)]
+    if threads <= 1 or len(slices) <= 1:
+        for s in slices:
+            work(s)
+        return
+    key = (os.getpid(), threads)  # a forked child has the dict but not the parent's threads
+    pool = _POOLS.get(key) or _POOLS.setdefault(key, ThreadPoolExecutor(threads, thread_name_prefix="recsys-rows"))
+    for future in [pool.submit(work, s) for s in slices]:
+        future.result()
+
+
+def _default_threads(threads: int) -> int:
+    return max(1, threads or min(os.cpu_count() or 1, 8))
+
+
 class ExaminationObjective:
     """Gradient of -log P(outcome) with P(click) = theta * sigmoid(f), and its Hessian on
     clicked rows; on the others the second derivative can be negative (unusable by Newton
     boosting), so a positive surrogate stands in, theta p (1 - p)^2 / (1 - q), which is the
-    second derivative where theta = 1. A LightGBM objective over fixed rows. It runs every round on every training row (it was most of a
-    round's time), so the clicked rows and the weights are taken once, and the rows are
-    computed in cache-sized chunks on ``threads`` threads (NumPy releases the GIL; LightGBM
-    waits for the objective, so its cores are free). The same values as the formulas below
-    written on whole arrays, bit for bit."""
-
-    CHUNK = 1 << 17
+    second derivative where theta = 1. A LightGBM objective over fixed rows: it runs every
+    round on every training row (it was most of a round's time), so the clicked rows and the
+    weights are taken once and the rows computed in slices on ``threads`` threads. The same
+    values as the formulas written on whole arrays, bit for bit (tested)."""
 
     def __init__(self, theta: np.ndarray, clicks: np.ndarray, weight: np.ndarray | None = None, threads: int = 0):
         self.theta = np.ascontiguousarray(theta, dtype=np.float64)
@@ -120,54 +142,71 @@ class ExaminationObjective:
         # multiplying by ones changes nothing: skipped
         weight = None if weight is None else np.asarray(weight, dtype=np.float32).astype(np.float64)
         self.weight = None if weight is None or np.all(weight == 1.0) else weight
-        self.threads = max(1, threads or min(os.cpu_count() or 1, 8))
-
-    def _chunk(self, preds: np.ndarray, grad: np.ndarray, hess: np.ndarray, s: slice) -> None:
-        p = _sigmoid(preds[s])
-        om = 1.0 - p
-        q = self.theta[s] * p
-        d = 1.0 - q
-        g, h, clicked = grad[s], hess[s], self.clicked[s]
-        # not clicked: -d/df log(1 - q) = theta p (1 - p) / (1 - q); its derivative theta p (1 - p)^2 / (1 - q)
-        np.multiply(q, om, out=g)
-        g /= d
-        np.multiply(om, om, out=h)
-        h *= q
-        h /= d
-        # clicked: -d/df log(theta p) = -(1 - p); its derivative p (1 - p)
-        np.negative(om, out=q)
-        np.copyto(g, q, where=clicked)
-        np.multiply(p, om, out=q)
-        np.copyto(h, q, where=clicked)
-        np.maximum(h, 1e-9, out=h)
-        if self.weight is not None:
-            g *= self.weight[s]
-            h *= self.weight[s]
+        self.threads = _default_threads(threads)
+        self.chunk = CHUNK_ROWS
 
     def __call__(self, preds: np.ndarray, _data: lgb.Dataset | None = None) -> tuple[np.ndarray, np.ndarray]:
         preds = np.asarray(preds, dtype=np.float64)
         grad, hess = np.empty_like(preds), np.empty_like(preds)
-        chunks = [slice(i, i + self.CHUNK) for i in range(0, len(preds), self.CHUNK)]
-        if self.threads == 1 or len(chunks) == 1:
-            for s in chunks:
-                self._chunk(preds, grad, hess, s)
-        else:
-            with ThreadPoolExecutor(self.threads) as pool:
-                for future in [pool.submit(self._chunk, preds, grad, hess, s) for s in chunks]:
-                    future.result()
+
+        def rows(s: slice) -> None:
+            p = _sigmoid(preds[s])
+            om = 1.0 - p
+            q = self.theta[s] * p
+            d = 1.0 - q
+            g, h, clicked = grad[s], hess[s], self.clicked[s]
+            # not clicked: -d/df log(1 - q) = theta p (1 - p) / (1 - q); the surrogate theta p (1 - p)^2 / (1 - q)
+            np.multiply(q, om, out=g)
+            g /= d
+            np.multiply(om, om, out=h)
+            h *= q
+            h /= d
+            # clicked: -d/df log(theta p) = -(1 - p); its derivative p (1 - p)
+            np.negative(om, out=q)
+            np.copyto(g, q, where=clicked)
+            np.multiply(p, om, out=q)
+            np.copyto(h, q, where=clicked)
+            np.maximum(h, 1e-9, out=h)
+            if self.weight is not None:
+                g *= self.weight[s]
+                h *= self.weight[s]
+
+        _in_chunks(rows, len(preds), self.threads, self.chunk)
         return grad, hess
+
+
+class ExaminationLoglik:
+    """Mean log P(click outcome) under the examination model (clicks 0/1) of fixed rows, for
+    every round's early-stopping check: per-row terms in slices on ``threads`` threads, then
+    one mean over all of them (the same value whatever the slicing)."""
+
+    def __init__(self, theta: np.ndarray, clicks: np.ndarray, threads: int = 0):
+        self.theta = np.ascontiguousarray(theta, dtype=np.float64)
+        self.clicked = np.asarray(clicks) > 0
+        self.threads = _default_threads(threads)
+        self.chunk = CHUNK_ROWS
+
+    def __call__(self, raw: np.ndarray) -> float:
+        raw = np.asarray(raw, dtype=np.float64)
+        terms = np.empty_like(raw)
+
+        def rows(s: slice) -> None:
+            q = _sigmoid(raw[s])
+            q *= self.theta[s]
+            np.clip(q, 1e-12, 1 - 1e-12, out=q)
+            t = terms[s]
+            np.subtract(1.0, q, out=t)
+            np.log(t, out=t)
+            np.log(q, out=q)
+            np.copyto(t, q, where=self.clicked[s])
+
+        _in_chunks(rows, len(raw), self.threads, self.chunk)
+        return float(np.mean(terms))
 
 
 def examination_loglik(theta: np.ndarray, clicks: np.ndarray, raw: np.ndarray) -> float:
     """Mean log P(click outcome) under the examination model (clicks 0/1)."""
-    q = _sigmoid(raw)
-    q *= theta
-    np.clip(q, 1e-12, 1 - 1e-12, out=q)
-    ll = 1.0 - q
-    np.log(ll, out=ll)
-    c = np.flatnonzero(clicks > 0)
-    ll[c] = np.log(q[c])
-    return float(np.mean(ll))
+    return ExaminationLoglik(theta, clicks)(raw)
 
 
 @dataclass
@@ -265,8 +304,10 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
                        feature_name=feature_names or "auto", params=params)
         vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
 
+        loglik = ExaminationLoglik(valid_theta, valid.label, threads=config.threads)
+
         def feval(preds, _):
-            return "examination_loglik", examination_loglik(valid_theta, valid.label, preds), True
+            return "examination_loglik", loglik(preds), True
 
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata], feval=feval,
                             callbacks=_callbacks(config, progress, label))
