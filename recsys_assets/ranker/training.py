@@ -96,6 +96,8 @@ class TrainingSet:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)), computed in one buffer (the same values, bit for bit)."""
     out = np.negative(x, dtype=np.float64)
+    if np.ndim(out) == 0:  # a scalar: no buffer to reuse
+        return 1.0 / (1.0 + np.exp(out))
     np.exp(out, out=out)
     out += 1.0
     return np.reciprocal(out, out=out)
