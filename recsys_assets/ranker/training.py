@@ -206,11 +206,6 @@ class ExaminationLoglik:
         return float(np.mean(terms))
 
 
-def examination_loglik(theta: np.ndarray, clicks: np.ndarray, raw: np.ndarray) -> float:
-    """Mean log P(click outcome) under the examination model (clicks 0/1)."""
-    return ExaminationLoglik(theta, clicks)(raw)
-
-
 @dataclass
 class TrainedRanker:
     booster: lgb.Booster
