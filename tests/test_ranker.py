@@ -477,6 +477,30 @@ def test_tied_scores_share_their_slots_discount_as_scikit_learn_does():
             ndcg_score(rel[keep & mask], sc[keep & mask], k=k), abs=1e-12)
 
 
+def test_off_policy_estimates_count_the_logged_top_item_when_the_model_would_choose_it():
+    """Three randomized requests, top items logged with propensity 0.5, the first and third
+    clicked. The model would put the logged top item first in requests 1 and 2 (weight 2 each),
+    not in request 3: IPS = 2 * 1 / 3, SNIPS = 2 / (2 + 2). A model that never agrees with the
+    log has IPS 0 and no SNIPS: NaN, interval NaN, and no warning (a small day did that)."""
+    import warnings
+
+    from recsys_assets.ranker.evaluation import off_policy_top1
+
+    groups = np.array([2, 2, 2])
+    positions = np.array([1, 2, 1, 2, 1, 2])
+    clicks = np.array([1, 0, 0, 1, 1, 0])
+    propensity = np.array([0.5, np.nan, 0.5, np.nan, 0.5, np.nan])
+    agrees = np.array([2.0, 1.0, 2.0, 1.0, 1.0, 2.0])
+    got = off_policy_top1(agrees, groups, clicks, positions, propensity, np.random.default_rng(0))
+    assert (got["requests"], got["matches"]) == (3.0, 2.0)
+    assert got["ips"] == pytest.approx(2 / 3) and got["snips"] == pytest.approx(0.5)
+    assert got["ips_low"] <= got["ips"] <= got["ips_high"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        never = off_policy_top1(positions.astype(float), groups, clicks, positions, propensity, np.random.default_rng(0))
+    assert never["matches"] == 0.0 and never["ips"] == 0.0 and (never["ips_low"], never["ips_high"]) == (0.0, 0.0)
+    assert np.isnan([never["snips"], never["snips_low"], never["snips_high"]]).all()
+
 def test_the_recommendation_says_when_a_difference_is_not_significant():
     from recsys_assets.ranker.comparison import ArmEvaluation, compare
 

@@ -127,9 +127,20 @@ def off_policy_top1(scores: np.ndarray, groups: np.ndarray, clicks: np.ndarray, 
     pool = np.flatnonzero(ok)
     ips, snips = estimate(pool)
     boots = np.array([estimate(rng.choice(pool, size=len(pool), replace=True)) for _ in range(bootstrap)])
+    ips_low, ips_high = _interval(boots[:, 0])
+    snips_low, snips_high = _interval(boots[:, 1])
     return {"requests": float(n_ok), "matches": float(match.sum()), "ips": ips, "snips": snips,
-            "ips_low": float(np.nanpercentile(boots[:, 0], 2.5)), "ips_high": float(np.nanpercentile(boots[:, 0], 97.5)),
-            "snips_low": float(np.nanpercentile(boots[:, 1], 2.5)), "snips_high": float(np.nanpercentile(boots[:, 1], 97.5))}
+            "ips_low": ips_low, "ips_high": ips_high, "snips_low": snips_low, "snips_high": snips_high}
+
+
+def _interval(boots: np.ndarray) -> tuple[float, float]:
+    """95% percentile interval of the bootstrap estimates that are defined (SNIPS is not
+    where a resample holds no match); NaN when none is."""
+    defined = boots[np.isfinite(boots)]
+    if len(defined) == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def _fmt(v: float | None) -> str:
