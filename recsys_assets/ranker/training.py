@@ -315,10 +315,23 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
         position = (train_set.position - 1).astype(np.int32) if config.position_handling == "lambdarank_position" else None
         data = _binned(train_set, release, weight=weight, group=train_set.group, position=position,
                        categorical_feature=categorical, feature_name=feature_names or "auto", params=params)
-        vdata = lgb.Dataset(valid.X, valid.label, group=valid.group, reference=data, categorical_feature=categorical)
+        order = shuffled_within_groups(valid.group, config.seed)
+        vdata = lgb.Dataset(valid.X[order], valid.label[order], group=valid.group, reference=data,
+                            categorical_feature=categorical)
         booster = lgb.train(params, data, config.max_rounds, valid_sets=[vdata],
                             callbacks=_callbacks(config, progress, label))
     return TrainedRanker(booster, config, booster.best_iteration or booster.current_iteration())
+
+
+def shuffled_within_groups(groups: np.ndarray, seed: int) -> np.ndarray:
+    """A row order that keeps each group's rows together, shuffled within the group (seeded).
+    For the lambdarank variants' validation NDCG: LightGBM breaks ties of score by row order,
+    and the rows come in logged position order, where the clicks are (position bias). In the
+    first rounds a few leaves give many ties, so the logged order scored the first round best
+    and early stopping kept one tree (measured on the demo: validation NDCG@10 0.772 at round
+    1, 0.745-0.750 after; shuffled, it rises from 0.680 to 0.750 at round 291)."""
+    owner = np.repeat(np.arange(len(groups)), groups)
+    return np.lexsort((np.random.default_rng(seed).random(len(owner)), owner))
 
 
 def train_on_truth(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
