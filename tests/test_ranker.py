@@ -439,17 +439,28 @@ def test_the_comparison_ranks_naive_below_debiased_and_picks_up_a_users_arm(trai
     assert recommendation == meta["recommendation"]
 
 
-def test_per_request_ndcg_matches_scikit_learn():
-    from recsys_assets.ranker.comparison import per_request_ndcg, sklearn_reference_ndcg
+def test_per_request_ndcg_matches_scikit_learn_ties_and_all():
+    """The comparison's per-request NDCG equals scikit-learn's ndcg_score request by request,
+    with continuous scores and with ties (averaged, not broken by the logged row order)."""
+    from sklearn.metrics import ndcg_score
+
+    from recsys_assets.ranker.comparison import per_request_ndcg
+    from recsys_assets.ranker.evaluation import _padded
 
     rng = np.random.default_rng(3)
     groups = rng.integers(1, 12, size=300)
     n = int(groups.sum())
     relevance = rng.random(n) * (rng.random(n) < 0.4)
-    scores = rng.normal(size=n)  # continuous: no ties
-    values, defined = per_request_ndcg(relevance, scores, groups, 5)
-    assert np.nanmean(values[defined]) == pytest.approx(sklearn_reference_ndcg(relevance, scores, groups, 5), abs=1e-12)
-    assert not defined[groups < 2].any()
+    rel = _padded(relevance, groups, 0.0)
+    for scores in (rng.normal(size=n), rng.integers(0, 3, size=n).astype(float)):
+        values, defined = per_request_ndcg(relevance, scores, groups, 5)
+        sc = _padded(scores, groups, -1e30)
+        expected = [ndcg_score(rel[i:i + 1], sc[i:i + 1], k=5) for i in np.flatnonzero(defined)]
+        np.testing.assert_allclose(values[defined], expected, rtol=0, atol=1e-12)
+        assert not defined[groups < 2].any() and np.isnan(values[~defined]).all()
+    # ties at the top, the relevant item logged first: half its gain at slots 1 and 2
+    values, _ = per_request_ndcg(np.array([1.0, 0.0, 0.0]), np.array([1.0, 1.0, 0.0]), np.array([3]), 10)
+    assert values[0] == pytest.approx((1 + 1 / np.log2(3)) / 2)
 
 
 def test_tied_scores_share_their_slots_discount_as_scikit_learn_does():
@@ -548,3 +559,31 @@ def test_an_arm_naming_a_missing_sampler_policy_says_which():
     with pytest.raises(PolicyError, match="comparison arm 'typo': no sampler policy named 'ranking-defualt'"):
         arm.samplers(sampler_policies())
 
+
+
+@pytest.mark.parametrize("handling", ["lambdarank", "lambdarank_position", "ipw"])
+def test_lambdarank_early_stopping_is_not_fooled_by_the_logged_order(handling):
+    """Rows come ordered by logged position and clicks follow position (theta = 1/k) times a
+    relevance that one feature predicts, under a random logger. The first round's few leaves
+    tie many items; had those ties kept the logged order, the click NDCG of round 1 would beat
+    every later round and early stopping would keep one tree (it did, on the demo). Within
+    each group the validation rows are shuffled, so boosting goes on and learns the feature."""
+    from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
+
+    rng = np.random.default_rng(3)
+    n_requests, slots = 1500, 20
+
+    def rows():
+        n = n_requests * slots
+        x = rng.normal(size=n)
+        position = np.tile(np.arange(1, slots + 1), n_requests)  # random logger: x independent of position
+        theta = 1.0 / position
+        clicks = (rng.random(n) < theta / (1 + np.exp(-(2.5 * x - 2.0)))).astype(float)
+        X = np.column_stack([x, rng.normal(size=n)]).astype(np.float32)
+        return TrainingSet(X, clicks, np.ones(n), position, np.full(n_requests, slots), theta)
+
+    train_set, valid = rows(), rows()
+    config = RankerConfig(position_handling=handling, max_rounds=200, early_stopping_rounds=20, monotone=False)
+    ranker = train(config, train_set, valid, [])
+    assert ranker.best_iteration > 5
+    assert np.corrcoef(ranker.score(valid.X), valid.X[:, 0])[0, 1] > 0.8

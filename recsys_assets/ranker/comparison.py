@@ -14,37 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import ndcg_score
 
-from recsys_assets.ranker.evaluation import _padded, classification_metrics, off_policy_top1
+from recsys_assets.ranker.evaluation import _padded, classification_metrics, off_policy_top1, tie_averaged_ndcg
 
 BOOTSTRAP = 200
 MIN_EXPLORATION_REQUESTS = 500
 
 
 def per_request_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """NDCG@k of every request (ties in the scores broken by row order) and a mask of the
-    requests where it is defined (two rows or more, some relevance). Equals scikit-learn's
-    ``ndcg_score(..., ignore_ties=True)`` averaged over the defined requests (tested); the
-    per-request values are what the paired bootstrap resamples."""
-    rel = _padded(relevance.astype(float), groups, 0.0)
-    sc = _padded(scores.astype(float), groups, -np.inf)
-    defined = (groups >= 2) & (rel.sum(axis=1) > 0)
-    k = min(k, rel.shape[1]) if rel.size else k
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    order = np.argsort(-sc, axis=1, kind="stable")[:, :k]
-    dcg = (np.take_along_axis(rel, order, axis=1) * discount).sum(axis=1)
-    ideal = (-np.sort(-rel, axis=1)[:, :k] * discount).sum(axis=1)
-    out = np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), np.nan)
-    return out, defined
-
-
-def sklearn_reference_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int) -> float:
-    """The same mean through scikit-learn, for the test that pins ``per_request_ndcg``."""
+    """NDCG@k of every request, tied scores sharing their slots' discount (as the evaluation's
+    NDCG and scikit-learn's ``ndcg_score`` do: rows come in logged position order, so breaking
+    ties by row order would score the logging ranker's order), and a mask of the requests
+    where it is defined (two rows or more, some relevance). The per-request values are what
+    the paired bootstrap resamples."""
     rel = _padded(relevance.astype(float), groups, 0.0)
     sc = _padded(scores.astype(float), groups, -1e30)
-    keep = (groups >= 2) & (rel.sum(axis=1) > 0)
-    return float(ndcg_score(rel[keep], sc[keep], k=k, ignore_ties=True))
+    defined = (groups >= 2) & (rel.sum(axis=1) > 0)
+    out = np.full(len(groups), np.nan)
+    out[defined] = tie_averaged_ndcg(rel[defined], sc[defined], k)
+    return out, defined
 
 
 def top_k_tail_share(scores: np.ndarray, is_tail: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
