@@ -511,6 +511,21 @@ def test_off_policy_estimates_count_the_logged_top_item_when_the_model_would_cho
         never = off_policy_top1(positions.astype(float), groups, clicks, positions, propensity, np.random.default_rng(0))
     assert never["matches"] == 0.0 and never["ips"] == 0.0 and (never["ips_low"], never["ips_high"]) == (0.0, 0.0)
     assert np.isnan([never["snips"], never["snips_low"], never["snips_high"]]).all()
+    # a model that ties both items of every request picks the logged top one half the time:
+    # IPS = (0.5 * 2 * 1 + 0.5 * 2 * 0 + 0.5 * 2 * 1) / 3, SNIPS = 2 / 3 too (not the logged order's 1)
+    tied = off_policy_top1(np.zeros(6), groups, clicks, positions, propensity, np.random.default_rng(0))
+    assert tied["matches"] == 1.5 and tied["ips"] == pytest.approx(2 / 3) and tied["snips"] == pytest.approx(2 / 3)
+
+
+def test_tail_share_splits_a_tie_across_the_cut():
+    """Three items, the two at the top tied, the first logged one in the tail: at k = 1 the
+    tie shares the slot (0.5, not the logged order's 1); pooled over requests by slots."""
+    from recsys_assets.ranker.comparison import top_k_tail_share
+
+    scores, tail, groups = np.array([1.0, 1.0, 0.0]), np.array([True, False, False]), np.array([3])
+    assert [top_k_tail_share(scores, tail, groups, k) for k in (1, 2, 3, 10)] == pytest.approx([0.5, 0.5, 1 / 3, 1 / 3])
+    two = top_k_tail_share(np.array([1.0, 1.0, 0.0, 2.0]), np.array([True, False, False, True]), np.array([3, 1]), 2)
+    assert two == pytest.approx((0.5 + 0.5 + 0.0 + 1.0) / 3)
 
 def test_the_recommendation_says_when_a_difference_is_not_significant():
     from recsys_assets.ranker.comparison import ArmEvaluation, compare

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recsys_assets.ranker.evaluation import _padded, classification_metrics, off_policy_top1, tie_averaged_ndcg
+from recsys_assets.ranker.evaluation import (
+    _padded,
+    classification_metrics,
+    off_policy_top1,
+    tie_averaged_ndcg,
+    tie_averaged_slots,
+)
 
 BOOTSTRAP = 200
 MIN_EXPLORATION_REQUESTS = 500
@@ -36,14 +42,14 @@ def per_request_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarr
 
 
 def top_k_tail_share(scores: np.ndarray, is_tail: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
-    """Share of the top-k slots (re-ranked by ``scores``) that go to long-tail items."""
+    """Share of the top-k slots (re-ranked by ``scores``) that go to long-tail items, pooled
+    over requests; items tied across the k-th slot share it (ties broken at random, in
+    expectation, not by the logged order)."""
     if len(groups) == 0:
         return float("nan")
-    sc = _padded(scores.astype(float), groups, -np.inf)
-    tail = _padded(is_tail.astype(float), groups, np.nan)
-    order = np.argsort(-sc, axis=1, kind="stable")[:, :k]
-    top = np.take_along_axis(tail, order, axis=1)
-    return float(np.nanmean(top))
+    sc = _padded(scores.astype(float), groups, -np.inf)  # padding sorts after every real row
+    tail = tie_averaged_slots(_padded(is_tail.astype(float), groups, 0.0), sc)
+    return float(tail[:, :k].sum() / np.minimum(groups, k).sum())
 
 
 @dataclass

@@ -54,17 +54,26 @@ def tie_averaged_ndcg(relevance: np.ndarray, scores: np.ndarray, k: int) -> np.n
     discount = np.zeros(width)
     top = min(k, width)
     discount[:top] = 1.0 / np.log2(np.arange(2, top + 2))
+    dcg = (tie_averaged_slots(relevance, scores) * discount).sum(axis=1)
+    ideal = (-np.sort(-relevance, axis=1) * discount).sum(axis=1)
+    return np.divide(dcg, ideal, out=np.zeros(n), where=ideal > 0)
+
+
+def tie_averaged_slots(values: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's values in descending score order, every slot holding the mean value of its
+    tie group (the items of equal score): what a slot holds in expectation when ties are
+    broken at random. Rows arrive in logged position order, so breaking ties by row order
+    would credit the logging ranker's order to the model."""
+    n, width = values.shape
     order = np.argsort(-scores, axis=1, kind="stable")
     sorted_scores = np.take_along_axis(scores, order, axis=1)
-    sorted_rel = np.take_along_axis(relevance, order, axis=1)
+    sorted_values = np.take_along_axis(values, order, axis=1)
     # tie groups: runs of equal score within a row (a new group at every row's first slot)
     starts = np.ones((n, width), dtype=bool)
     starts[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
     group = np.cumsum(starts.ravel()) - 1
-    mean_gain = np.bincount(group, weights=sorted_rel.ravel()) / np.bincount(group)
-    dcg = (mean_gain[group].reshape(n, width) * discount).sum(axis=1)
-    ideal = (-np.sort(-relevance, axis=1) * discount).sum(axis=1)
-    return np.divide(dcg, ideal, out=np.zeros(n), where=ideal > 0)
+    mean = np.bincount(group, weights=sorted_values.ravel()) / np.bincount(group)
+    return mean[group].reshape(n, width)
 
 
 def reliability(prob: np.ndarray, clicks: np.ndarray, bins: int = 10) -> tuple[list[dict], float]:
@@ -100,19 +109,23 @@ def off_policy_top1(scores: np.ndarray, groups: np.ndarray, clicks: np.ndarray, 
                     propensity: np.ndarray, rng: np.random.Generator, bootstrap: int = 200) -> dict[str, float]:
     """IPS and SNIPS estimates of the click rate at position 1 if the model chose the top item,
     from randomized requests: the logged top item counts when it is the model's choice,
-    weighted by 1 / its logged propensity. 95% bootstrap intervals over requests."""
+    weighted by 1 / its logged propensity; where the model ties several items at its best
+    score, by the chance 1 / (tied items) that a random tie-break picks it (``matches`` is
+    then an expected count). 95% bootstrap intervals over requests."""
     if len(groups) == 0:
         return {}
-    starts = np.concatenate([[0], np.cumsum(groups)[:-1]])
-    sc = _padded(scores.astype(float), groups, -1e30)
-    chosen = starts + sc.argmax(axis=1)
+    sc = _padded(scores.astype(float), groups, -np.inf)
+    best = sc.max(axis=1)
+    tied_at_best = (sc == best[:, None]).sum(axis=1)
     group_of_row = np.repeat(np.arange(len(groups)), groups)
     top = np.full(len(groups), -1)
     first = np.flatnonzero(positions == 1)  # the row logged at position 1 of each request
     top[group_of_row[first]] = first
     ok = (top >= 0) & ~np.isnan(propensity[np.maximum(top, 0)])
-    match = ok & (chosen == top)
-    w = np.where(match, 1.0 / np.where(ok, propensity[np.maximum(top, 0)], 1.0), 0.0)
+    # the model's choice: its top item, ties broken at random, so the logged top item is
+    # chosen with probability 1 / (items tied at the best score) when it is one of them
+    match = np.where(ok & (scores[np.maximum(top, 0)] == best), 1.0 / tied_at_best, 0.0)
+    w = match / np.where(ok, propensity[np.maximum(top, 0)], 1.0)
     c = np.where(ok, clicks[np.maximum(top, 0)], 0.0)
     n_ok = int(ok.sum())
     if n_ok == 0:
