@@ -19,26 +19,12 @@ from recsys_assets.ranker.evaluation import (
     _padded,
     classification_metrics,
     off_policy_top1,
-    tie_averaged_ndcg,
+    per_request_ndcg,
     tie_averaged_slots,
 )
 
 BOOTSTRAP = 200
 MIN_EXPLORATION_REQUESTS = 500
-
-
-def per_request_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """NDCG@k of every request, tied scores sharing their slots' discount (as the evaluation's
-    NDCG and scikit-learn's ``ndcg_score`` do: rows come in logged position order, so breaking
-    ties by row order would score the logging ranker's order), and a mask of the requests
-    where it is defined (two rows or more, some relevance). The per-request values are what
-    the paired bootstrap resamples."""
-    rel = _padded(relevance.astype(float), groups, 0.0)
-    sc = _padded(scores.astype(float), groups, -1e30)
-    defined = (groups >= 2) & (rel.sum(axis=1) > 0)
-    out = np.full(len(groups), np.nan)
-    out[defined] = tie_averaged_ndcg(rel[defined], sc[defined], k)
-    return out, defined
 
 
 def top_k_tail_share(scores: np.ndarray, is_tail: np.ndarray, groups: np.ndarray, k: int = 10) -> float:

@@ -32,14 +32,26 @@ def grouped_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarray, 
     that have at least two rows and some positive relevance."""
     if len(groups) == 0:
         return float("nan")
-    rel = _padded(relevance.astype(float), groups, 0.0)
-    sc = _padded(scores.astype(float), groups, -1e30)
-    keep = (groups >= 2) & (rel.sum(axis=1) > 0)
+    values, keep = per_request_ndcg(relevance, scores, groups, k)
     if mask is not None:
         keep &= mask
     if not keep.any():
         return float("nan")
-    return float(np.mean(tie_averaged_ndcg(rel[keep], sc[keep], k)))
+    return float(np.mean(values[keep]))
+
+
+def per_request_ndcg(relevance: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """NDCG@k of every request, tied scores sharing their slots' discount (as scikit-learn's
+    ``ndcg_score`` does; rows come in logged position order, so breaking ties by row order
+    would score the logging ranker's order), and a mask of the requests
+    where it is defined (two rows or more, some relevance). The per-request values are what
+    the comparison's paired bootstrap resamples."""
+    rel = _padded(relevance.astype(float), groups, 0.0)
+    sc = _padded(scores.astype(float), groups, -1e30)
+    defined = (groups >= 2) & (rel.sum(axis=1) > 0)
+    out = np.full(len(groups), np.nan)
+    out[defined] = tie_averaged_ndcg(rel[defined], sc[defined], k)
+    return out, defined
 
 
 def tie_averaged_ndcg(relevance: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
