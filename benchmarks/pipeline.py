@@ -79,7 +79,7 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
     sys.path.insert(0, str(ROOT))
     import duckdb
 
-    from recsys_assets.build import build_clean, connect
+    from recsys_assets.assets.direct import build_clean, connect
     from recsys_assets.config import PipelineConfig
 
     logs = work / "logs"
@@ -116,14 +116,14 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         out["rows"] = rows("impressions")
     elif stage == "snapshots":
         from recsys_assets.assets.snapshots import build_impression_context
-        from recsys_assets.warehouse import write_atomically
+        from recsys_assets.warehouse.tables import write_atomically
 
         write_atomically(con, "snapshots/item_state", {})
         build_impression_context(con, pipeline, key)
         out["rows"] = rows("impression_context")
     elif stage == "ctr_labels":
         from recsys_assets.assets.labels import build_labels
-        from recsys_assets.policy_files import weight_policy
+        from recsys_assets.policies.files import weight_policy
 
         build_labels(con, "ctr_labels", "ctr", pipeline, key, weight_policy(pipeline.weight_policy).sql_params())
         out["rows"] = rows("ctr_labels")
@@ -150,7 +150,7 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         from recsys_assets.ranker.dataset import stream_training_set
         from recsys_assets.ranker.position_bias import Curve
         from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
-        from recsys_assets.truth import register_truth
+        from recsys_assets.ranker.truth import register_truth
 
         register_truth(con, logs)
         # as ctr_ranker does: record batches encoded as they arrive, no Arrow table of the day
@@ -183,7 +183,7 @@ def _pandas_stage(con, pipeline, args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     from benchmarks import pandas_reference as ref
-    from recsys_assets.policy_files import sampler_policy, weight_policy
+    from recsys_assets.policies.files import sampler_policy, weight_policy
 
     total = con.execute("SELECT count(*) FROM impression_context WHERE day = ?", [DAY]).fetchone()[0]
     k = max(1, -(-total // args.pandas_rows))

@@ -38,7 +38,7 @@ def run_seed(seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_
 
 
 def _run_seed_in(root: Path, seed: int, args: argparse.Namespace, pipeline_overrides: dict, sim_overrides: dict) -> dict:
-    from recsys_assets.build import (
+    from recsys_assets.assets.direct import (
         build_clean,
         build_labels_layer,
         build_model_layer,

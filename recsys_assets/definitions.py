@@ -17,10 +17,10 @@ from recsys_assets.assets import (
 )
 from recsys_assets.checks import clean_checks, sampler_checks
 from recsys_assets.config import PipelineConfig
-from recsys_assets.resources import warehouse_from_settings
-from recsys_assets.schedules import jobs, schedules
-from recsys_assets.sensors import sensors
+from recsys_assets.defs.schedules import jobs, schedules
+from recsys_assets.defs.sensors import sensors
 from recsys_assets.settings import load_settings
+from recsys_assets.warehouse.resource import warehouse_from_settings
 
 
 def build_definitions() -> dg.Definitions:

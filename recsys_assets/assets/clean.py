@@ -10,14 +10,14 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.config import PipelineConfig
-from recsys_assets.logs import register_partition_sources, register_table_sources
-from recsys_assets.partitions import daily_partitions, day_bounds, window
-from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.defs.automation import LOOKBACK_DAYS, refresh_within
+from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
+from recsys_assets.ingest.reader import register_partition_sources, register_table_sources
 from recsys_assets.settings import load_settings
-from recsys_assets.sql import query_dicts
-from recsys_assets.warehouse import ensure_schema, sql_code_version, write_atomically
+from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.warehouse.sql import query_dicts
+from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, write_atomically
 
 from .sources import raw_logs
 

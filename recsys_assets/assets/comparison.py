@@ -20,18 +20,18 @@ from recsys_assets.assets.labels import ctr_labels
 from recsys_assets.assets.model import load_curve, position_bias, ranker_config, temporal_split
 from recsys_assets.assets.negatives import negative_params
 from recsys_assets.assets.snapshots import impression_context
-from recsys_assets.comparison_policy import ComparisonArm
 from recsys_assets.config import PipelineConfig
-from recsys_assets.policy_files import comparison_arms, policy_files, sampler_policies
+from recsys_assets.policies.arms import ComparisonArm
+from recsys_assets.policies.files import comparison_arms, policy_files, sampler_policies
 from recsys_assets.ranker.comparison import Comparison, compare, evaluate_arm, markdown_table
 from recsys_assets.ranker.dataset import column, load_rows, training_set
 from recsys_assets.ranker.features import FeatureSpec, group_sizes
 from recsys_assets.ranker.training import Progress, train
-from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.ranker.truth import register_truth
 from recsys_assets.settings import load_settings
-from recsys_assets.sql import arrow_query, query_dicts, run_sql
-from recsys_assets.truth import register_truth
-from recsys_assets.warehouse import ensure_schema, replace_rows, sql_code_version
+from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.warehouse.sql import arrow_query, query_dicts, run_sql
+from recsys_assets.warehouse.tables import ensure_schema, replace_rows, sql_code_version
 
 _KEY_SEP = "\x1f"
 

@@ -4,9 +4,9 @@
 import dagster as dg
 
 from recsys_assets.assets import clean
-from recsys_assets.partitions import run_partition
-from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.sql import query_dicts
+from recsys_assets.defs.partitions import run_partition
+from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.warehouse.sql import query_dicts
 
 ROW_ACCOUNTING_BALANCES = "row_accounting_balances"
 UNIQUE_KEYS = "unique_keys"

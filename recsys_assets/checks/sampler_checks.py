@@ -14,11 +14,11 @@ import dagster as dg
 
 from recsys_assets.assets import metrics, negatives
 from recsys_assets.config import PipelineConfig
-from recsys_assets.partitions import run_partition
-from recsys_assets.policy_files import sampler_policy
-from recsys_assets.resources import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.sampler_policy import SamplerPolicy
-from recsys_assets.sql import query_dicts
+from recsys_assets.defs.partitions import run_partition
+from recsys_assets.policies.files import sampler_policy
+from recsys_assets.policies.samplers import SamplerPolicy
+from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.warehouse.sql import query_dicts
 
 NO_KNOWN_POSITIVE_COLLISIONS = "no_known_positive_collisions"
 NO_INELIGIBLE_NEGATIVES = "no_ineligible_negatives"

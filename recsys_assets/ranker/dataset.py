@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from recsys_assets.ranker.features import FeatureSpec, category_counts, group_sizes
 from recsys_assets.ranker.position_bias import Curve
 from recsys_assets.ranker.training import TrainingSet
-from recsys_assets.sql import arrow_batches, arrow_query, execute
+from recsys_assets.warehouse.sql import arrow_batches, arrow_query, execute
 
 #: compression of the hand-off's spill file (Arrow IPC: "lz4", "zstd" or None)
 SPOOL_COMPRESSION = "lz4"

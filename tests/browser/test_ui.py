@@ -58,7 +58,7 @@ def project(dagster_ui: DagsterUI) -> Project:
             if name.startswith("RECSYS_") or name == "DAGSTER_HOME":
                 mp.setenv(name, value)
         from recsys_assets.definitions import build_definitions
-        from recsys_assets.partitions import daily_partitions
+        from recsys_assets.defs.partitions import daily_partitions
         from recsys_assets.settings import load_settings
 
         graph = build_definitions().resolve_asset_graph()

@@ -1,0 +1,1 @@
+"""The `recsys` command line: drives Dagster (asset modules never import it)."""

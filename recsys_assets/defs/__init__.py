@@ -1,0 +1,1 @@
+"""Dagster wiring: partitions, automation conditions, jobs and schedules, sensors, alert delivery."""

@@ -1,0 +1,147 @@
+"""Sampler policies: typed model of the YAML files in ``policies/samplers/``.
+
+A policy is a product decision, so it is declared, versioned and measured: its version is
+``name@<hash of the file's content>``, stored on every negative row and every model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from recsys_assets.policies.weights import NEGATIVE_TYPES, parse_policy_file
+
+RETRIEVAL_SOURCES = ("uniform", "popularity", "same_category", "exposed_no_click", "hard")
+FILTERS = ("eligible_at_request_time", "visible_to_user", "not_known_positive", "not_same_dedup_group",
+           "not_policy_blocked")
+
+
+class SourceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ratio: float = Field(ge=0, le=1)
+    weight: float = Field(ge=0)
+
+
+class DriftSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    baseline_days: int = Field(default=7, ge=1)
+    psi_warn: float = Field(default=0.1, gt=0)
+    psi_error: float = Field(default=0.25, gt=0)
+    share_tolerance: float = Field(default=0.1, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> DriftSpec:
+        if self.psi_error < self.psi_warn:
+            raise ValueError("drift.psi_error must be >= drift.psi_warn")
+        return self
+
+
+class SamplerPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: Literal["ranking", "retrieval"]
+    description: str = ""
+    seed: int = 0
+    filters: list[str] = Field(default_factory=list)
+    drift: DriftSpec = DriftSpec()
+    # ranking
+    negative_types: list[str] = Field(default_factory=lambda: list(NEGATIVE_TYPES))
+    requests: Literal["with_click", "all"] = "with_click"
+    max_negatives_per_positive: int | None = Field(default=None, ge=1)
+    # retrieval
+    negatives_per_positive: int = Field(default=0, ge=0, le=1000)
+    alpha: float = Field(default=0.75, ge=0, le=2)
+    mix: dict[str, SourceSpec] = Field(default_factory=dict)
+    hard_top_k: int = Field(default=10, ge=1)
+    oversample: int = Field(default=4, ge=1, le=50)
+    content_hash: str = Field(default="", exclude=True)
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(FILTERS))
+        if unknown:
+            raise ValueError(f"unknown filter(s) {unknown}; known: {list(FILTERS)}")
+        return value
+
+    @field_validator("negative_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(NEGATIVE_TYPES))
+        if unknown:
+            raise ValueError(f"unknown negative type(s) {unknown}; known: {list(NEGATIVE_TYPES)}")
+        return value
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, value: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
+        unknown = sorted(set(value) - set(RETRIEVAL_SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(RETRIEVAL_SOURCES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> SamplerPolicy:
+        if self.kind == "retrieval":
+            if not self.mix:
+                raise ValueError("a retrieval policy needs a mix of sources")
+            total = sum(s.ratio for s in self.mix.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"mix ratios must sum to 1, got {total:.4f}")
+            if self.negatives_per_positive < 1:
+                raise ValueError("negatives_per_positive must be >= 1 for a retrieval policy")
+        elif self.mix:
+            raise ValueError("a ranking policy takes its negatives from ctr_labels; 'mix' is for retrieval policies")
+        return self
+
+    @property
+    def version(self) -> str:
+        return f"{self.name}@{self.content_hash}"
+
+    def source_counts(self) -> dict[str, int]:
+        """Negatives per positive from each source, summing exactly to negatives_per_positive
+        (largest remainder, ties by source order)."""
+        k = self.negatives_per_positive
+        exact = {s: spec.ratio * k for s, spec in self.mix.items()}
+        counts = {s: int(v) for s, v in exact.items()}
+        order = sorted(exact, key=lambda s: (-(exact[s] - counts[s]), RETRIEVAL_SOURCES.index(s)))
+        for s in order[: k - sum(counts.values())]:
+            counts[s] += 1
+        return counts
+
+    def ranking_params(self) -> dict[str, object]:
+        return {
+            "sampler_version": self.version,
+            "negative_types": list(self.negative_types),
+            "all_requests": self.requests == "all",
+            "max_per_positive": self.max_negatives_per_positive or 0,
+            "seed": self.seed,
+            "f_eligible": "eligible_at_request_time" in self.filters,
+            "f_known_positive": "not_known_positive" in self.filters,
+        }
+
+    def retrieval_params(self) -> dict[str, object]:
+        counts = self.source_counts()
+        sources = [s for s in RETRIEVAL_SOURCES if counts.get(s, 0) > 0]
+        return {
+            "sampler_version": self.version,
+            "seed": self.seed,
+            "alpha": self.alpha,
+            "hard_top_k": self.hard_top_k,
+            "oversample": self.oversample,
+            "src_names": sources,
+            "src_counts": [counts[s] for s in sources],
+            "src_weights": [self.mix[s].weight for s in sources],
+            "f_eligible": "eligible_at_request_time" in self.filters,
+            "f_visible": "visible_to_user" in self.filters,
+            "f_known_positive": "not_known_positive" in self.filters,
+            "f_dedup": "not_same_dedup_group" in self.filters,
+            "f_blocked": "not_policy_blocked" in self.filters,
+        }
+
+
+def parse_sampler_policy(path: Path) -> SamplerPolicy:
+    return parse_policy_file(path, SamplerPolicy)

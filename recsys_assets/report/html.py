@@ -1,0 +1,125 @@
+"""The HTML report: the figures users look at, as charts, in one self-contained file.
+
+Written to ``RECSYS_HOME/reports/report-<model_id>.html`` (and ``latest.html``) by the
+``report`` asset, which ``recsys run`` materializes last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import defaultdict
+from html import escape
+from pathlib import Path
+
+from recsys_assets.report.charts import bar_chart, line_chart
+from recsys_assets.ranker.comparison import display_rows
+from recsys_assets.warehouse.sql import query_dicts
+
+CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:16px}"""
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return escape("" if v is None else str(v))
+
+
+def _comparison_section(con) -> str:
+    rows = query_dicts(con, "metadata/latest_comparison")
+    if not rows:
+        return "<h2>Sampler comparison</h2><p>not run yet (materialize <code>sampler_comparison</code>)</p>"
+    primary = rows[0]["primary_metric"]
+    columns, table = display_rows(rows)
+    values = {r["arm"]: r["value"] for r in rows if r["metric"] == primary}
+    arms = [line["arm"] for line in table]
+    chart = bar_chart(f"{primary} by arm", arms, {primary: [values.get(a) for a in arms]}, primary)
+    return (f"<h2>Sampler comparison (held-out days, 95% bootstrap intervals)</h2>"
+            f"<p>{escape(rows[0]['recommendation'].replace('**', ''))}</p>"
+            + _table(table, columns) + f"<div class='grid'>{chart}</div>")
+
+
+def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None = None) -> Path:
+    sections: list[str] = []
+    comparison = query_dicts(con, "report/model_comparison")
+    by_variant: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in comparison:
+        by_variant[r["variant"]][r["metric"]] = r["value"]
+    metrics = ["truth_ndcg@10", "ndcg@10", "ndcg@5", "auc", "log_loss", "ece", "exploration_snips"]
+    shown = [m for m in metrics if any(m in v for v in by_variant.values())]
+    variants = [v for v in ("model", "naive", "logging", "ceiling") if v in by_variant]
+    sections.append("<h2>Model comparison (held-out days)</h2>"
+                    + _table([{"variant": v, **by_variant[v]} for v in variants], ["variant", *shown]))
+    key = "truth_ndcg@10" if "truth_ndcg@10" in shown else "ndcg@10"
+    charts = [bar_chart(f"{key} by variant", variants, {key: [by_variant[v].get(key) for v in variants]}, key)]
+    rel = query_dicts(con, "report/reliability")
+    series = defaultdict(list)
+    for r in rel:
+        series[f"{r['variant']} (observed)"].append((r["predicted"], r["observed"]))
+    if rel:
+        top = max(r["predicted"] for r in rel)
+        series["perfect"] = [(0.0, 0.0), (top, top)]
+    charts.append(line_chart("Reliability: observed vs predicted CTR", dict(series), "predicted CTR", "observed CTR"))
+    sections.append("<div class='grid'>" + "".join(charts) + "</div>")
+
+    sections.append(_comparison_section(con))
+
+    ctr = query_dicts(con, "report/ctr_by_position")
+    curves = defaultdict(list)
+    for r in query_dicts(con, "report/position_bias"):
+        curves[r["method"]].append((r["position"], r["theta"]))
+    sections.append("<h2>Position</h2><div class='grid'>"
+                    + line_chart("Observed CTR by position", {"CTR": [(r["position"], r["ctr"]) for r in ctr]}, "position", "CTR")
+                    + line_chart("Examination curve (relative to position 1)", dict(curves), "position", "examination")
+                    + "</div>")
+
+    mix = query_dicts(con, "report/negative_mix")
+    charts = []
+    for sampler in sorted({r["sampler"] for r in mix}):
+        rows = [r for r in mix if r["sampler"] == sampler]
+        days = sorted({str(r["day"]) for r in rows})
+        keys = sorted({r["key"] for r in rows})
+        value = {(str(r["day"]), r["key"]): r["value"] for r in rows}
+        charts.append(bar_chart(f"{sampler} negative mix by day", [d[5:] for d in days],
+                                {k: [value.get((d, k), 0.0) for d in days] for k in keys}, "share", stacked=True))
+    scalars = query_dicts(con, "report/sampler_scalars")
+    lines = defaultdict(list)
+    day_index = {d: i for i, d in enumerate(sorted({str(r["day"]) for r in scalars}))}
+    for r in scalars:
+        lines[f"{r['sampler']} {r['metric']}"].append((day_index[str(r["day"])], r["value"]))
+    charts.append(line_chart("Sampler metrics by day", dict(lines), "day", "",
+                             {i: d[5:] for d, i in day_index.items()}))
+    sections.append("<h2>Negatives</h2><div class='grid'>" + "".join(charts) + "</div>")
+
+    exclusions = query_dicts(con, "report/label_exclusions")
+    accounting = query_dicts(con, "report/row_accounting")
+    sections.append("<h2>Data quality</h2>" + _table(exclusions, ["task", "reason", "rows"])
+                    + _table(accounting, ["source_table", "outcome", "rows"]))
+
+    header = (f"<h1>recsys-assets report</h1><p>model <b>{escape(model['model_id'])}</b>, sampler "
+              f"{escape(str(model.get('sampler_version')))}, weight policy {escape(str(model.get('weight_policy')))}, "
+              f"trained on {model['train_first_day']} .. {model['train_last_day']}; generated "
+              f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC</p>")
+    for name, html in (extra or {}).items():
+        sections.append(f"<h2>{escape(name)}</h2>{html}")
+    html = f"<!doctype html><html><head><meta charset='utf-8'><title>recsys report</title><style>{CSS}</style></head><body>" \
+           + header + "".join(sections) + "</body></html>"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"report-{model['model_id']}.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(html)
+    os.replace(tmp, path)
+    latest = out_dir / "latest.html"
+    tmp = latest.with_suffix(".tmp")
+    tmp.write_text(html)
+    os.replace(tmp, latest)
+    return path

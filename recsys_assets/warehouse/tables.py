@@ -1,0 +1,99 @@
+"""Warehouse conventions: table DDL, atomic partition writes, metadata reads.
+
+Every asset owns one table (same name as the asset and as its SQL file). A partition
+write runs the asset's SQL file inside one transaction: the file deletes the partition's
+rows and inserts the new ones, so a re-run replaces the partition and a crash leaves the
+previous state. Table DDL lives in ``sql/schema/<table>.sql``; its hash is recorded, and
+a table whose DDL changed is recreated empty (its asset's code version changes too, so
+Dagster shows every downstream partition as needing a rebuild).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from recsys_assets.settings import SQL_DIR
+from recsys_assets.warehouse.sql import ALL_KEYS, execute, run_sql
+
+
+@functools.cache
+def ddl_hash(table: str) -> str:
+    text = (SQL_DIR / "schema" / f"{table}.sql").read_text()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def all_tables() -> list[str]:
+    return sorted(p.stem for p in (SQL_DIR / "schema").glob("*.sql"))
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> list[str]:
+    """Create missing tables; recreate tables whose DDL changed. Returns the recreated ones."""
+    tables = all_tables() if tables is None else list(tables)
+    execute(con, "CREATE TABLE IF NOT EXISTS _schema_versions (table_name VARCHAR PRIMARY KEY, ddl_hash VARCHAR)")
+    recreated = []
+    for table in tables:
+        want = ddl_hash(table)
+        found = execute(con, "SELECT ddl_hash FROM _schema_versions WHERE table_name = ?", [table])
+        row = found[0] if found else None
+        exists = execute(
+            con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
+        )[0][0]
+        if exists and row is not None and row[0] == want:
+            continue
+        execute(con, "BEGIN TRANSACTION")
+        try:
+            if exists and (row is None or row[0] != want):
+                execute(con, f'DROP TABLE "{table}"')  # name comes from the fixed list of asset tables
+                recreated.append(table)
+            run_sql(con, f"schema/{table}")
+            execute(con, "INSERT OR REPLACE INTO _schema_versions VALUES (?, ?)", [table, want])
+            execute(con, "COMMIT")
+        except BaseException:
+            execute(con, "ROLLBACK")
+            raise
+    return recreated
+
+
+def write_atomically(con: duckdb.DuckDBPyConnection, sql_name: str, params: Mapping[str, Any],
+                     chunks: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ALL_KEYS) -> None:
+    """Run ``sql/<sql_name>.sql`` (delete-then-insert of one partition) in one transaction
+    (``chunks``: see ``run_sql``)."""
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        run_sql(con, sql_name, params, chunks)
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, delete: str | None = None,
+                 params: list | None = None) -> None:
+    """In one transaction: run the ``delete`` statement (which rows the new ones replace; None
+    = append) and insert ``rows`` (Arrow, in the table's column order) into ``table``."""
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        if delete is not None:
+            execute(con, delete, params or [])
+        if rows.num_rows:
+            con.from_arrow(rows).insert_into(table)
+        execute(con, "COMMIT")
+    except BaseException:
+        execute(con, "ROLLBACK")
+        raise
+
+
+def sql_code_version(*sql_names: str, tables: Iterable[str] = ()) -> str:
+    """A code version for an asset: hash of its SQL files and its table DDL."""
+    h = hashlib.sha256()
+    for name in sql_names:
+        h.update((SQL_DIR / f"{name}.sql").read_bytes())
+    for table in tables:
+        h.update(ddl_hash(table).encode())
+    return h.hexdigest()[:12]
