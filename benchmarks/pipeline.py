@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, default=str))
         return 0
     sys.path.insert(0, str(ROOT))
-    from recsys_assets.settings import load_settings
+    from recsys_assets.config import load_settings
 
     runs = [] if args.triple_only else [(f"scale {args.scale:g}", False)]
     runs += [(f"scale {3 * args.scale:g} (3x)", True)] if args.triple or args.triple_only else []

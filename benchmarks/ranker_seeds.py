@@ -20,12 +20,13 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from recsys_assets.config import export_settings, load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,8 +50,8 @@ def _run_seed_in(root: Path, seed: int, args: argparse.Namespace, pipeline_overr
     from recsys_assets.simulator import SimulatorConfig, simulate
 
     logs = root / "logs"
-    os.environ["RECSYS_HOME"] = str(root / "home")
-    os.environ["RECSYS_LOGS"] = str(logs)  # the model layer reads the simulator's truth next to the logs
+    # the model layer reads the simulator's truth next to the logs
+    export_settings(home=root / "home", logs=logs)
     config = SimulatorConfig(seed=seed, days=args.days, requests_per_day=args.requests_per_day, **sim_overrides)
     days = [config.start + dt.timedelta(days=i) for i in range(config.days)]
     pipeline = PipelineConfig(**pipeline_overrides)
@@ -112,8 +113,7 @@ def main() -> None:
     parser.add_argument("--sim", action="append", help="SimulatorConfig field, e.g. position_bias=1.2")
     parser.add_argument("--cache", help="keep each seed's logs and warehouse here and re-use them")
     args = parser.parse_args()
-    os.environ.setdefault("RECSYS_START_DATE", "2026-01-05")
-    os.environ.setdefault("RECSYS_END_DATE", "2026-03-01")
+    export_settings(start_date="2026-01-05", end_date="2026-03-01")
     results = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         r = run_seed(seed, args, _pairs(args.set), _pairs(args.sim))
@@ -127,7 +127,7 @@ def main() -> None:
     print("\n| | mean | min | max | stdev |\n|---|---:|---:|---:|---:|")
     for key, s in summary.items():
         print(f"| {key} | {s['mean']:.4f} | {s['min']:.4f} | {s['max']:.4f} | {s['stdev']:.4f} |")
-    home = Path(os.environ.get("RECSYS_BENCH_DIR", ".recsys/bench"))
+    home = load_settings().home / "bench"
     home.mkdir(parents=True, exist_ok=True)
     (home / "ranker_seeds.json").write_text(json.dumps({"args": vars(args), "runs": results, "summary": summary}, indent=2))
 

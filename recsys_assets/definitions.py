@@ -16,10 +16,9 @@ from recsys_assets.assets import (
     sources,
 )
 from recsys_assets.checks import clean_checks, sampler_checks
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import load_settings
 from recsys_assets.defs.schedules import jobs, schedules
 from recsys_assets.defs.sensors import sensors
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import warehouse_from_settings
 
 
@@ -33,7 +32,7 @@ def build_definitions() -> dg.Definitions:
         sensors=sensors,
         resources={
             "warehouse": warehouse_from_settings(settings),
-            "pipeline": PipelineConfig.from_env(),
+            "pipeline": settings.pipeline,
         },
     )
 

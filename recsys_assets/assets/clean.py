@@ -10,11 +10,10 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
 from recsys_assets.ingest.reader import register_partition_sources, register_table_sources
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, write_atomically
@@ -135,7 +134,7 @@ def impressions(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="clean", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"}, code_version=_code_version("events"),
-    deps=[raw_logs, dg.AssetDep(requests, partition_mapping=window(-PipelineConfig.from_env().attribution_days, 1))],
+    deps=[raw_logs, dg.AssetDep(requests, partition_mapping=window(-load_settings().pipeline.attribution_days, 1))],
     description="Clicks, carts, purchases, hides, reports, returns: deduplicated, attributed, clock skew corrected.",
 )
 def events(context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:

@@ -20,7 +20,7 @@ from recsys_assets.assets.labels import ctr_labels
 from recsys_assets.assets.model import load_curve, position_bias, ranker_config, temporal_split
 from recsys_assets.assets.negatives import negative_params
 from recsys_assets.assets.snapshots import impression_context
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.policies.arms import ComparisonArm
 from recsys_assets.policies.files import comparison_arms, policy_files, sampler_policies
 from recsys_assets.ranker.comparison import Comparison, compare, evaluate_arm, markdown_table
@@ -28,7 +28,6 @@ from recsys_assets.ranker.dataset import column, load_rows, training_set
 from recsys_assets.ranker.features import FeatureSpec, group_sizes
 from recsys_assets.ranker.training import Progress, train
 from recsys_assets.ranker.truth import register_truth
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import arrow_query, query_dicts, run_sql
 from recsys_assets.warehouse.tables import ensure_schema, replace_rows, sql_code_version
@@ -168,7 +167,7 @@ def latest_comparison(con) -> list[dict[str, Any]]:
 
 
 def _code_version() -> str:
-    pipeline = PipelineConfig.from_env()  # the feature set and LightGBM settings every arm trains with
+    pipeline = load_settings().pipeline  # the feature set and LightGBM settings every arm trains with
     files = "".join(p.read_text() for p in policy_files("comparison")) + pipeline.ranker_exclude_features + \
         str(ranker_config(pipeline))
     return sql_code_version("model/comparison_negatives", "negatives/ranking_candidates", "model/head_items",

@@ -8,7 +8,6 @@ build the real warehouse: they add lineage, checks and metadata.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +15,7 @@ from typing import Any
 
 import duckdb
 
-from recsys_assets.config import PipelineConfig
-from recsys_assets.settings import load_settings
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.warehouse.sql import execute, run_sql
 from recsys_assets.warehouse.tables import ensure_schema, write_atomically
 
@@ -46,7 +44,7 @@ def build_clean(con, logs: Path, days: list[dt.date], pipeline: PipelineConfig, 
     from recsys_assets.assets.sources import build_raw_logs
 
     keys = [d.isoformat() for d in days]
-    settings = dataclasses.replace(load_settings(), logs=logs, start_date=days[0], end_date=days[-1] + dt.timedelta(days=1))
+    settings = load_settings().model_copy(update={"logs": logs, "start_date": days[0], "end_date": days[-1] + dt.timedelta(days=1)})
     ensure_schema(con)
     timer("raw_logs", lambda: build_raw_logs(con, settings))
     for table in ("outages", "users", "items"):

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, follow_upstream, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
 from recsys_assets.policies.files import weight_policy
@@ -26,7 +26,7 @@ from .clean import candidates, events, impressions, items, outages, requests
 from .snapshots import impression_context
 
 DAILY = daily_partitions()
-_PIPELINE = PipelineConfig.from_env()
+_PIPELINE = load_settings().pipeline
 _WEIGHTS = weight_policy(_PIPELINE.weight_policy)
 
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds
 from recsys_assets.ranker.truth import register_truth
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, write_atomically

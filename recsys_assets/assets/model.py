@@ -16,7 +16,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.policies.files import sampler_policy, weight_policy
 from recsys_assets.ranker import model_files
 from recsys_assets.ranker.dataset import column, load_rows, stream_training_set, training_set
@@ -25,7 +25,6 @@ from recsys_assets.ranker.features import CATEGORICAL, NUMERIC
 from recsys_assets.ranker.position_bias import Curve, estimate_curves
 from recsys_assets.ranker.training import Progress, RankerConfig, train, train_on_truth
 from recsys_assets.ranker.truth import register_truth
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import arrow_query, execute, query_dicts
 from recsys_assets.warehouse.tables import ensure_schema, replace_rows, sql_code_version
@@ -34,7 +33,7 @@ from .labels import ctr_labels
 from .negatives import ranking_negatives
 from .snapshots import impression_context
 
-_PIPELINE = PipelineConfig.from_env()
+_PIPELINE = load_settings().pipeline
 
 
 class TemporalSplit:

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
 from recsys_assets.policies.files import sampler_policy
@@ -23,7 +23,7 @@ from .labels import ctr_labels
 from .snapshots import impression_context, item_state
 
 DAILY = daily_partitions()
-_PIPELINE = PipelineConfig.from_env()
+_PIPELINE = load_settings().pipeline
 
 
 def negative_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, Any]:

@@ -5,9 +5,9 @@ import dagster as dg
 from recsys_assets.assets.comparison import sampler_comparison
 from recsys_assets.assets.metrics import sampler_metrics
 from recsys_assets.assets.model import latest_model, model_registry
+from recsys_assets.config import load_settings
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.report.html import build_report
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.tables import ensure_schema, sql_code_version
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, follow_upstream, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
@@ -20,7 +20,7 @@ from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, writ
 from .clean import events, impressions, items, requests, users
 
 DAILY = daily_partitions()
-_PIPELINE = PipelineConfig.from_env()
+_PIPELINE = load_settings().pipeline
 
 
 def _rows_meta(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from recsys_assets.config import load_settings
 from recsys_assets.ingest.reader import inspect_logs, register_sources
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts, run_sql
 from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, write_atomically

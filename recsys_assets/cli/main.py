@@ -7,14 +7,15 @@ instance); asset modules never import it.
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import os
-import shutil
 import sys
 import textwrap
 import time
+import traceback
 from pathlib import Path
 
-from recsys_assets.settings import REPO_ROOT
+from recsys_assets.config import Settings, SettingsError, export_settings, load_settings
 
 # ------------------------------------------------------------------ progress
 
@@ -26,9 +27,14 @@ class ProgressBar:
         self.label, self.width = label, width
         self.tty = sys.stderr.isatty()
         self.t0 = time.perf_counter()
+        self.decile = -1
 
     def update(self, fraction: float, note: str = "") -> None:
         fraction = min(max(fraction, 0.0), 1.0)
+        decile = int(fraction * 10)
+        if not self.tty and decile == self.decile and fraction < 1.0:
+            return  # not a terminal (a log, CI): a line per tenth of the work, not per step
+        self.decile = decile
         filled = round(fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         line = f"{self.label} [{bar}] {fraction:5.1%} {time.perf_counter() - self.t0:6.1f}s {note}"
@@ -120,33 +126,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ run
 
 
-def _prepare_dagster_home() -> Path:
-    from recsys_assets.settings import load_settings
-
-    home = Path(os.environ.get("DAGSTER_HOME") or load_settings().home / "dagster").resolve()
+def _prepare_dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME (default RECSYS_HOME/dagster) with the packaged instance config. Created
+    under a temporary name and renamed, so two first runs at once never see half a file."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    target = home / "dagster.yaml"
+    if not target.exists():
+        tmp = home / f".dagster.yaml.{os.getpid()}"
+        tmp.write_bytes((importlib.resources.files("recsys_assets") / "dagster.yaml").read_bytes())
+        os.replace(tmp, target)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.logs:
-        os.environ["RECSYS_LOGS"] = str(Path(args.logs).resolve())
-    if args.start:
-        os.environ["RECSYS_START_DATE"] = args.start
-    if args.end:
-        os.environ["RECSYS_END_DATE"] = args.end
-    if os.environ.get("RECSYS_LOGS") and not (os.environ.get("RECSYS_START_DATE") and os.environ.get("RECSYS_END_DATE")):
+    settings = export_settings(logs=Path(args.logs).resolve() if args.logs else None, start_date=args.start,
+                               end_date=args.end)
+    if settings.logs is not None and not (args.start and args.end):
         from recsys_assets.ingest.reader import detect_day_range
 
-        found = detect_day_range(Path(os.environ["RECSYS_LOGS"]))
+        found = detect_day_range(settings.logs)
         if found:
-            os.environ.setdefault("RECSYS_START_DATE", found[0].isoformat())
-            os.environ.setdefault("RECSYS_END_DATE", found[1].isoformat())
-            print(f"partition range from the logs: {os.environ['RECSYS_START_DATE']} .. {os.environ['RECSYS_END_DATE']} (exclusive)")
-    _prepare_dagster_home()
+            settings = export_settings(start_date=args.start or found[0].isoformat(),
+                                       end_date=args.end or found[1].isoformat())
+            print(f"partition range from the logs: {settings.start_date} .. {settings.end_date} (exclusive)")
+    _prepare_dagster_home(settings)
     import dagster as dg
 
     from recsys_assets.cli.runner import execute, plan, reap_dead_runs
@@ -155,19 +160,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from recsys_assets.defs.partitions import daily_partitions
 
     defs = build_definitions()
-    keys = daily_partitions().get_partition_keys()
+    keys = daily_partitions(settings).get_partition_keys()
     selection = None
     if args.select:
         try:
             selection = set(dg.AssetSelection.from_string(args.select).resolve(defs.resolve_asset_graph()))
         except Exception as exc:  # noqa: BLE001 - a bad selection string is a usage error
-            print(f"recsys run: --select {args.select!r}: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError(f"--select {args.select!r}: {exc}") from None
         if not selection:
-            print(f"recsys run: --select {args.select!r} matches no asset", file=sys.stderr)
-            return 2
+            raise UsageError(f"--select {args.select!r} matches no asset")
     steps = plan(defs, keys, selection)
     run_config = {"ops": {"raw_logs": {"config": {"simulator": _parse_sets(args.set), "resimulate": args.resimulate}}}}
+    settings.run_logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.run_logs_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     bar = ProgressBar("recsys run")
     t0 = time.perf_counter()
 
@@ -180,19 +185,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         for run_id in reap_dead_runs(instance):
             print(f"freed the duckdb pool slot of run {run_id}: its `recsys run` process is gone", file=sys.stderr)
-        outcomes = execute(defs, steps, instance, run_config, on_step)
+        outcomes = execute(defs, steps, instance, run_config, on_step, log_path=log_path, verbose=args.verbose)
     ok = all(o.success for o in outcomes) and len(outcomes) == len(steps)
     bar.done("done" if ok else "stopped")
-    print_summary(outcomes, time.perf_counter() - t0, keys)
+    print_summary(settings, outcomes, time.perf_counter() - t0, keys, log_path)
     return 0 if ok else 1
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Materialize sampler_comparison on the warehouse `recsys run` built, then print it."""
-    if args.arms:
-        os.environ["RECSYS_COMPARE_ARMS"] = args.arms
+    export_settings(compare_arms=args.arms)
     run_args = argparse.Namespace(logs=args.logs, start=args.start, end=args.end, set=[], resimulate=False,
-                                  select="key:sampler_comparison or key:report")
+                                  select="key:sampler_comparison or key:report", verbose=args.verbose)
     code = cmd_run(run_args)
     if code != 0:
         print("recsys compare: the comparison did not run; build the warehouse first with `recsys run`", file=sys.stderr)
@@ -200,7 +204,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import duckdb
 
     from recsys_assets.ranker.comparison import display_rows
-    from recsys_assets.settings import load_settings
     from recsys_assets.warehouse.sql import query_dicts
 
     con = duckdb.connect(str(load_settings().warehouse), read_only=True)
@@ -222,11 +225,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """The configuration: every variable with its current value, or README's table."""
+    from recsys_assets.config import settings_table, settings_values
+
+    if args.markdown:
+        print(settings_table())
+        return 0
+    for name, value in settings_values(load_settings()):
+        print(f"{name:<36} {value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsys", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="stream Dagster's event log to the console and show tracebacks")
 
-    sim = sub.add_parser("simulate", help="write simulated logs in the input contract plus truth/")
+    sim = sub.add_parser("simulate", parents=[common], help="write simulated logs in the input contract plus truth/")
     sim.add_argument("--out", required=True, help="output directory")
     sim.add_argument("--days", type=int)
     sim.add_argument("--requests-per-day", type=int)
@@ -238,23 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="any other simulator parameter, e.g. --set position_bias=1.5 (repeatable)")
     sim.set_defaults(func=cmd_simulate)
 
-    val = sub.add_parser("validate", help="check a logs directory against the input contract")
+    val = sub.add_parser("validate", parents=[common], help="check a logs directory against the input contract")
     val.add_argument("dir")
     val.add_argument("--max-quarantine-rate", type=float, default=0.01,
                      help="fail when more than this share of rows is quarantined (default 0.01)")
     val.set_defaults(func=cmd_validate)
 
-    run = sub.add_parser("run", help="materialize every asset over the partition range and print a summary")
+    run = sub.add_parser("run", parents=[common], help="materialize every asset over the partition range and print a summary")
     run.add_argument("--logs", help="logs directory in the input contract (default: simulate)")
     run.add_argument("--start", help="first day, YYYY-MM-DD (default RECSYS_START_DATE)")
     run.add_argument("--end", help="day after the last, YYYY-MM-DD (default RECSYS_END_DATE)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="simulator parameter (repeatable)")
     run.add_argument("--resimulate", action="store_true", help="simulate again even if logs exist")
-    run.add_argument("--select", help="only these assets, a Dagster asset selection, e.g. '+ctr_labels' (it and "
-                     "everything upstream) or 'group:clean or group:snapshots' (default: every asset)")
+    run.add_argument("--select", help="only these assets, a Dagster asset selection, e.g. '+key:ctr_labels' (it and everything "
+                     "upstream) or 'group:clean or group:snapshots' (default: every asset)")
     run.set_defaults(func=cmd_run)
 
-    cmp = sub.add_parser("compare", help="train the ranker under every comparison arm (sampler, weights, position "
+    cmp = sub.add_parser("compare", parents=[common], help="train the ranker under every comparison arm (sampler, weights, position "
                          "handling) on the built warehouse, rank them with intervals and print a recommendation")
     cmp.add_argument("--arms", help="comma list of arm names (default: every arm in policies/comparison and "
                      "$RECSYS_POLICY_DIR/comparison)")
@@ -262,12 +280,44 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--start", help="first day, as for `recsys run`")
     cmp.add_argument("--end", help="day after the last, as for `recsys run`")
     cmp.set_defaults(func=cmd_compare)
+    st = sub.add_parser("settings", parents=[common], help="print every RECSYS_* setting with its current value")
+    st.add_argument("--markdown", action="store_true", help="README's configuration table (defaults and meanings)")
+    st.set_defaults(func=cmd_settings)
     return parser
 
 
+class UsageError(ValueError):
+    """A command-line argument that cannot be used."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every failure ends as one line (or a few) naming the file, column, rule or setting, and
+    a non-zero exit; ``--verbose`` shows the traceback too."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("recsys: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `recsys settings | head`
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the one error path of the CLI
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        print(f"recsys {args.command}: {_describe(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, (UsageError, SettingsError)) else 1
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's message, with the causes that add to it (a disk-full error under a failed rollback)."""
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).strip() or type(exc).__name__
+        if not any(text in p for p in parts):
+            parts.append(text)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return " <- ".join(parts)
 
 
 if __name__ == "__main__":

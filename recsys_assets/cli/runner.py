@@ -11,6 +11,7 @@ Dagster run on the instance (DAGSTER_HOME), so the UI shows them.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -29,10 +30,18 @@ HOST_TAG = "recsys/host"
 class Step:
     assets: tuple[dg.AssetKey, ...]
     partition_key: str | None
+    groups: tuple[str, ...] = ()
 
     def label(self) -> str:
         names = ", ".join(k.to_user_string() for k in self.assets)
         return f"{names} [{self.partition_key}]" if self.partition_key else names
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str  # asset:check
+    severity: str  # ERROR or WARN
+    message: str
 
 
 @dataclass
@@ -40,8 +49,9 @@ class RunOutcome:
     step: Step
     success: bool
     seconds: float
-    failed_checks: list[str] = field(default_factory=list)
+    failed_checks: list[CheckOutcome] = field(default_factory=list)
     error: str = ""
+    checks_passed: int = 0
 
 
 def _needs_later_stage(graph, child: dg.AssetKey, parent: dg.AssetKey) -> bool:
@@ -68,10 +78,14 @@ def plan(defs: dg.Definitions, partition_keys: Sequence[str], selection: set[dg.
         unpartitioned = tuple(k for k in members if graph.get(k).partitions_def is None)
         partitioned = tuple(k for k in members if graph.get(k).partitions_def is not None)
         if unpartitioned:
-            steps.append(Step(unpartitioned, None))
+            steps.append(Step(unpartitioned, None, _groups(graph, unpartitioned)))
         for pk in partition_keys if partitioned else []:
-            steps.append(Step(partitioned, pk))
+            steps.append(Step(partitioned, pk, _groups(graph, partitioned)))
     return steps
+
+
+def _groups(graph, keys: Sequence[dg.AssetKey]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(graph.get(k).group_name for k in keys))
 
 
 def execute(
@@ -81,8 +95,13 @@ def execute(
     run_config: dict | None = None,
     on_step: Callable[[int, int, Step, RunOutcome | None], None] | None = None,
     stop_on_failure: bool = True,
+    log_path: Path | None = None,
+    verbose: bool = False,
 ) -> list[RunOutcome]:
-    """Run the steps in order as in-process Dagster runs; stops at the first failed run."""
+    """Run the steps in order as in-process Dagster runs; stops at the first failed run.
+
+    Dagster's event log of every run stays in the instance (the UI shows it) and is appended
+    to ``log_path``; it reaches the console only with ``verbose``."""
     assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
     resources = dict(defs.resources or {})
@@ -91,7 +110,8 @@ def execute(
         if on_step:
             on_step(i, len(steps), step, None)
         t0 = time.perf_counter()
-        wanted_config = _config_for(step, run_config or {})
+        wanted_config = _config_for(step, run_config or {}) | {"loggers": {"console": {"config": {
+            "log_level": "DEBUG" if verbose else "CRITICAL"}}}}
         result = dg.materialize(
             [*assets, *checks],
             selection=dg.AssetSelection.assets(*step.assets),
@@ -102,12 +122,14 @@ def execute(
             raise_on_error=False,
             tags={RUNNER_TAG: "recsys run", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
         )
-        failed = [
-            f"{e.asset_key.to_user_string()}:{e.check_name}"
-            for e in (ev.asset_check_evaluation_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")
-            if not e.passed
-        ]
-        outcome = RunOutcome(step, result.success, time.perf_counter() - t0, failed, _error_text(result))
+        evaluations = [ev.asset_check_evaluation_data for ev in result.all_events
+                       if ev.event_type_value == "ASSET_CHECK_EVALUATION"]
+        failed = [CheckOutcome(f"{e.asset_key.to_user_string()}:{e.check_name}", e.severity.value,
+                               (e.description or "").strip()) for e in evaluations if not e.passed]
+        if log_path is not None:
+            append_event_log(instance, result.run_id, log_path)
+        outcome = RunOutcome(step, result.success, time.perf_counter() - t0, failed, _error_text(result),
+                             checks_passed=sum(e.passed for e in evaluations))
         outcomes.append(outcome)
         if on_step:
             on_step(i, len(steps), step, outcome)
@@ -119,6 +141,19 @@ def execute(
 def _config_for(step: Step, run_config: dict) -> dict:
     ops = {k: v for k, v in run_config.get("ops", {}).items() if dg.AssetKey(k) in step.assets}
     return {"ops": ops} if ops else {}
+
+
+def append_event_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> None:
+    """Append a run's event log (Dagster's events and the assets' own log lines) to ``path``."""
+    lines = []
+    for entry in instance.all_logs(run_id):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.timestamp))
+        event = entry.dagster_event.event_type_value if entry.dagster_event is not None else ""
+        text = entry.message or (entry.dagster_event.message if entry.dagster_event is not None else "") or ""
+        level = logging.getLevelName(entry.level) if isinstance(entry.level, int) else str(entry.level)
+        lines.append(f"{when} {level:<7} {run_id[:8]} {entry.step_key or '-'} {event} {text}".rstrip())
+    with path.open("a") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def _error_text(result: dg.ExecuteInProcessResult) -> str:

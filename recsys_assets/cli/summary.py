@@ -1,34 +1,78 @@
-"""The summary `recsys run` prints: what ran, how long, what the warehouse now holds."""
+"""The summary `recsys run` prints: what ran and how long by stage, the checks that did not
+pass, the headline figures, what the warehouse holds, and where to look next."""
 
 from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+from pathlib import Path
 
 import duckdb
 
 from recsys_assets.cli.runner import RunOutcome
-from recsys_assets.settings import load_settings
+from recsys_assets.config import Settings
+from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import all_tables
 
+HEADLINE = ("truth_ndcg@10", "ndcg@10", "auc")
 
-def print_summary(outcomes: list[RunOutcome], seconds: float, partition_keys: list[str]) -> None:
-    settings = load_settings()
+
+def print_summary(settings: Settings, outcomes: list[RunOutcome], seconds: float, partition_keys: list[str],
+                  log_path: Path | None = None) -> None:
     ok = sum(o.success for o in outcomes)
-    print(f"\n{ok}/{len(outcomes)} runs succeeded in {seconds:.1f}s over {len(partition_keys)} daily partitions "
-          f"({partition_keys[0] if partition_keys else '-'} .. {partition_keys[-1] if partition_keys else '-'})")
-    print(f"logs: {settings.logs_dir}  warehouse: {settings.warehouse}")
+    span = f"{partition_keys[0]} .. {partition_keys[-1]}" if partition_keys else "-"
+    print(f"\n{ok}/{len(outcomes)} runs succeeded in {seconds:.1f} s over {len(partition_keys)} daily partitions ({span})")
+    print(f"logs: {settings.logs_dir}\nwarehouse: {settings.warehouse}")
+    by_stage: dict[str, float] = defaultdict(float)
+    for o in outcomes:
+        by_stage["+".join(o.step.groups) or "-"] += o.seconds
+    print(_wrap("time by stage: " + ", ".join(f"{g} {s:.1f} s" for g, s in by_stage.items())))
     for o in outcomes:
         if not o.success:
-            print(f"\nFAILED: {o.step.label()}\n{o.error[:2000]}")
-        for check in o.failed_checks:
-            print(f"  check failed: {check} ({o.step.partition_key or 'all'})")
-    if not settings.warehouse.exists():
-        return
+            print(f"\nFAILED: {o.step.label()}")
+            print(textwrap.indent(_clip(o.error, 12), "  "))
+    checks = [(o.step.partition_key, c) for o in outcomes for c in o.failed_checks]
+    errors = sum(c.severity == "ERROR" for _, c in checks)
+    print(f"checks: {sum(o.checks_passed for o in outcomes)} passed, {len(checks) - errors} warned, {errors} failed")
+    for partition, c in checks[:10]:
+        print(_wrap(f"  {c.severity} {c.name} [{partition or 'all'}]: {c.message.splitlines()[0] if c.message else ''}"))
+    if len(checks) > 10:
+        print(f"  ... and {len(checks) - 10} more (the UI lists them all)")
+    if settings.warehouse.exists():
+        _print_warehouse(settings)
+    print("\nnext:")
+    report = settings.reports_dir / "latest.html"
+    if report.exists():
+        print(f"  report   {report}")
+    print(f"  UI       DAGSTER_HOME={settings.dagster_home} dg dev   (then http://127.0.0.1:3000)")
+    if log_path is not None:
+        print(f"  run log  {log_path}   (`--verbose` streams it)")
+
+
+def _print_warehouse(settings: Settings) -> None:
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        print("\ntable                       rows")
-        for table in all_tables():
-            if table in existing:
-                n = con.table(table).aggregate("count(*)").fetchall()[0][0]
-                print(f"  {table:<22} {n:>12,}")
+        counts = [(t, con.table(t).aggregate("count(*)").fetchall()[0][0]) for t in all_tables() if t in existing]
+        print(_wrap("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts)))
+        if "ctr_ranker" in existing and "ranker_evaluation" in existing:
+            model = [r["model_id"] for r in query_dicts(con, "metadata/latest_model")]
+            if model:
+                rows = query_dicts(con, "metadata/evaluation_headline", {"model_id": model[0]})
+                values = {(r["variant"], r["metric"]): r["value"] for r in rows}
+                metric = next((m for m in HEADLINE if ("model", m) in values), None)
+                if metric:
+                    figures = ", ".join(f"{v} {values[(v, metric)]:.4f}" for v in ("model", "naive", "logging", "ceiling")
+                                        if (v, metric) in values)
+                    print(f"model {model[0]}: {metric} on the held-out days: {figures}")
     finally:
         con.close()
+
+
+def _wrap(line: str) -> str:
+    return textwrap.fill(line, width=110, subsequent_indent="    ")
+
+
+def _clip(text: str, lines: int) -> str:
+    kept = text.strip().splitlines()
+    return "\n".join(kept[:lines] + ([f"... ({len(kept) - lines} more lines in the run log)"] if len(kept) > lines else []))

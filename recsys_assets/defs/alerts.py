@@ -9,11 +9,12 @@ alerts that were delivered, so each alert is delivered once.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from recsys_assets.config import load_settings
 
 
 @dataclass(frozen=True)
@@ -50,4 +51,4 @@ def deliver(alert: Alert, log_path: Path, webhook: str | None = None, timeout: f
 
 
 def webhook_url() -> str | None:
-    return os.environ.get("RECSYS_ALERT_WEBHOOK", "").strip() or None
+    return load_settings().alert_webhook or None

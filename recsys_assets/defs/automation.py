@@ -13,7 +13,7 @@ import datetime as dt
 
 import dagster as dg
 
-from recsys_assets.settings import load_settings
+from recsys_assets.config import load_settings
 
 # How many recent days a rebuilt partition's dependents follow (late events arrive within
 # RECSYS_LATE_DAYS; one more day for the click window crossing midnight, one for slack).

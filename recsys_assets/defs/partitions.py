@@ -12,7 +12,7 @@ import datetime as dt
 
 import dagster as dg
 
-from recsys_assets.settings import Settings, load_settings
+from recsys_assets.config import Settings, load_settings
 
 
 def daily_partitions(settings: Settings | None = None) -> dg.DailyPartitionsDefinition:

@@ -14,24 +14,16 @@ All start RUNNING so ``dg dev`` does real work.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
 
 import dagster as dg
 
+from recsys_assets.config import load_settings
 from recsys_assets.defs.partitions import daily_partitions
-
-DEFAULT_RETRAIN_CRON = "0 4 * * 1"
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-]+$")
 
 
 def retrain_cron() -> str:
     """``RECSYS_RETRAIN_CRON`` (five cron fields, UTC), default Mondays 04:00."""
-    value = os.environ.get("RECSYS_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON
-    fields = value.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        raise ValueError(f"RECSYS_RETRAIN_CRON={value!r} is not a cron expression (five fields, e.g. '0 4 * * 1')")
-    return value
+    return load_settings().retrain_cron
 
 
 INGEST_ASSETS = ("raw_logs", "outages", "users", "items", "item_state")

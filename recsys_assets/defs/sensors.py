@@ -13,11 +13,10 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.alerts import Alert, deliver, webhook_url
 from recsys_assets.defs.schedules import daily_job, train_job
 from recsys_assets.policies.files import sampler_policy
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import WarehouseLockTimeout, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 

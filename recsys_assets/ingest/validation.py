@@ -8,14 +8,12 @@ with counts, the same figures the pipeline would produce.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.ingest.reader import Problem, inspect_logs
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.sql import execute
 
 CLEAN_ORDER = ("requests", "impressions", "events", "candidates")
@@ -48,7 +46,7 @@ def validate_logs(root: Path, pipeline: PipelineConfig | None = None) -> Validat
     from recsys_assets.assets.direct import connect
     from recsys_assets.assets.sources import build_raw_logs
 
-    pipeline = pipeline or PipelineConfig.from_env()
+    pipeline = pipeline or load_settings().pipeline
     con = connect()
     try:
         inventory = inspect_logs(con, root)
@@ -56,7 +54,7 @@ def validate_logs(root: Path, pipeline: PipelineConfig | None = None) -> Validat
         if inventory.problems:
             return report
         # Every day present in the logs is in range: validation knows no partition window.
-        settings = dataclasses.replace(load_settings(), logs=root, start_date=dt.date(1970, 1, 1), end_date=dt.date(9999, 1, 1))
+        settings = load_settings().model_copy(update={"logs": root, "start_date": dt.date(1970, 1, 1), "end_date": dt.date(9999, 1, 1)})
         build_raw_logs(con, settings)
         for table in ("outages", "users", "items"):
             build_clean_table(con, root, table)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recsys_assets.config import load_settings
 from recsys_assets.policies.arms import ComparisonArm
 from recsys_assets.policies.samplers import SamplerPolicy
 from recsys_assets.policies.weights import PolicyError, PolicyModel, WeightPolicy, parse_policy_file
-from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
+
+#: the packaged policies (this folder's subfolders)
+PACKAGED_POLICY_DIR = Path(__file__).resolve().parent
 
 
 def policy_dirs(kind: str) -> list[Path]:
     dirs = [PACKAGED_POLICY_DIR / kind]
-    user = load_settings().policy_dir
+    user = load_settings().pipeline.policy_path
     if user is not None:
         dirs.append(user / kind)
     return [d for d in dirs if d.is_dir()]

@@ -9,13 +9,16 @@ mentions, so one parameter dict serves a whole file.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from recsys_assets.settings import SQL_DIR
+#: the SQL files: the repository's top-level ``sql/``, shipped inside the package (``recsys_assets/sql``)
+SQL_DIR = Path(str(importlib.resources.files("recsys_assets") / "sql"))
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")

@@ -18,8 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from recsys_assets.settings import SQL_DIR
-from recsys_assets.warehouse.sql import ALL_KEYS, execute, run_sql
+from recsys_assets.warehouse.sql import ALL_KEYS, SQL_DIR, execute, run_sql
 
 
 @functools.cache

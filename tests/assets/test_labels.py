@@ -157,7 +157,7 @@ def test_never_visible_can_be_excluded_by_policy(tmp_path, monkeypatch):
     policies = tmp_path / "policies" / "weights"
     policies.mkdir(parents=True)
     text = (tmp_path.parent / "x").name  # noqa: F841 - keep pytest's tmp naming out of the policy
-    from recsys_assets.settings import PACKAGED_POLICY_DIR
+    from recsys_assets.policies.files import PACKAGED_POLICY_DIR
 
     src = (PACKAGED_POLICY_DIR / "weights" / "ctr-default.yaml").read_text()
     (policies / "strict.yaml").write_text(src.replace("name: ctr-default", "name: strict")

@@ -57,9 +57,9 @@ def project(dagster_ui: DagsterUI) -> Project:
         for name, value in dagster_ui.env.items():
             if name.startswith("RECSYS_") or name == "DAGSTER_HOME":
                 mp.setenv(name, value)
+        from recsys_assets.config import load_settings
         from recsys_assets.definitions import build_definitions
         from recsys_assets.defs.partitions import daily_partitions
-        from recsys_assets.settings import load_settings
 
         graph = build_definitions().resolve_asset_graph()
         first_partition = daily_partitions(load_settings()).get_first_partition_key()

@@ -22,12 +22,11 @@ from logbuilder import T0, at, minimal_logs, write_table
 from scenarios import broken_retrieval_policy_run
 
 from recsys_assets.assets.sources import build_raw_logs
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, SettingsError, load_settings
 from recsys_assets.definitions import build_definitions
-from recsys_assets.defs.schedules import DEFAULT_RETRAIN_CRON, retrain_cron
+from recsys_assets.defs.schedules import retrain_cron
 from recsys_assets.defs.sensors import check_alerts_sensor, late_arrivals_sensor
 from recsys_assets.ranker.training import RankerConfig, TrainingSet, train
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import warehouse_from_settings
 from recsys_assets.warehouse.tables import all_tables
 
@@ -64,7 +63,7 @@ def test_ingest_and_retrain_schedules(defs, monkeypatch):
         repo = defs.get_repository_def()
         ingest = defs.resolve_schedule_def("ingest_schedule")
         retrain = defs.resolve_schedule_def("retrain_schedule")
-        assert ingest.cron_schedule == "0 1 * * *" and retrain.cron_schedule == DEFAULT_RETRAIN_CRON == "0 4 * * 1"
+        assert ingest.cron_schedule == "0 1 * * *" and retrain.cron_schedule == "0 4 * * 1"
         for schedule, job in [(ingest, "ingest_job"), (retrain, "train_job")]:
             tick = dg.build_schedule_context(instance=instance, repository_def=repo,
                                              scheduled_execution_time=dt.datetime(2026, 1, 19, 4, 0, tzinfo=UTC))
@@ -73,7 +72,7 @@ def test_ingest_and_retrain_schedules(defs, monkeypatch):
     monkeypatch.setenv("RECSYS_RETRAIN_CRON", "30 5 * * *")
     assert retrain_cron() == "30 5 * * *"
     monkeypatch.setenv("RECSYS_RETRAIN_CRON", "every tuesday")
-    with pytest.raises(ValueError, match="RECSYS_RETRAIN_CRON='every tuesday' is not a cron expression"):
+    with pytest.raises(SettingsError, match="RECSYS_RETRAIN_CRON='every tuesday': is not a cron expression"):
         retrain_cron()
 
 

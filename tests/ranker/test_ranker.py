@@ -87,8 +87,7 @@ def trained(module_home):
     from pipeline import materialize
 
     from recsys_assets.assets.direct import build_clean, build_labels_layer, build_negatives_layer, connect
-    from recsys_assets.config import PipelineConfig
-    from recsys_assets.settings import load_settings
+    from recsys_assets.config import PipelineConfig, load_settings
     from recsys_assets.simulator import SimulatorConfig, simulate
 
     logs = module_home / "logs"
@@ -129,10 +128,10 @@ def test_saved_model_reloads_and_gives_the_same_scores(trained):
     from pipeline import sql
 
     from recsys_assets.assets.direct import connect
+    from recsys_assets.config import load_settings
     from recsys_assets.ranker import model_files
     from recsys_assets.ranker.dataset import load_rows
     from recsys_assets.ranker.truth import register_truth
-    from recsys_assets.settings import load_settings
 
     (path,) = sql("SELECT model_path FROM ctr_ranker")[0]
     loaded = model_files.load(Path(path))
@@ -221,11 +220,11 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_pa
     as loading the Arrow table and encoding it; the rows are in (day, request, position)
     order, so each request is one contiguous group; the spill file is gone afterwards."""
     from recsys_assets.assets.direct import connect
+    from recsys_assets.config import load_settings
     from recsys_assets.ranker.dataset import load_rows, stream_training_set, training_set
     from recsys_assets.ranker.features import FeatureSpec
     from recsys_assets.ranker.position_bias import Curve
     from recsys_assets.ranker.truth import register_truth
-    from recsys_assets.settings import load_settings
 
     spill = tmp_path / "spill"
     con = connect(str(load_settings().warehouse), spill=spill)
@@ -380,8 +379,7 @@ def test_lambdarank_early_stopping_is_not_fooled_by_the_logged_order(handling):
 def test_evaluation_never_touches_training_days(trained, monkeypatch, refit):
     from recsys_assets.assets import model as model_module
     from recsys_assets.assets.direct import connect
-    from recsys_assets.config import PipelineConfig
-    from recsys_assets.settings import load_settings
+    from recsys_assets.config import PipelineConfig, load_settings
 
     config = PipelineConfig(**FAST, ranker_refit=refit)
     calls = []
@@ -410,7 +408,7 @@ def test_evaluation_never_touches_training_days(trained, monkeypatch, refit):
 def test_a_sampler_change_shows_in_the_next_models_registry_row(trained, monkeypatch):
     from pipeline import materialize, metadata, sql
 
-    from recsys_assets.settings import PACKAGED_POLICY_DIR
+    from recsys_assets.policies.files import PACKAGED_POLICY_DIR
 
     home, _ = trained
     before = sql("SELECT sampler_version FROM model_registry")[0][0]

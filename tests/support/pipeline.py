@@ -8,9 +8,8 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from recsys_assets.config import PipelineConfig
+from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.definitions import build_definitions
-from recsys_assets.settings import load_settings
 from recsys_assets.warehouse.resource import warehouse_from_settings
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from direct import build_negatives_and_metrics, build_through_labels, connect
 
-from recsys_assets.settings import PACKAGED_POLICY_DIR, load_settings
+from recsys_assets.config import load_settings
+from recsys_assets.policies.files import PACKAGED_POLICY_DIR
 from recsys_assets.simulator import SimulatorConfig, simulate
 
 DRIFT_FIRST_DAY = dt.date(2026, 1, 5)
