@@ -12,14 +12,15 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 
-from recsys_assets.report.charts import bar_chart, line_chart
 from recsys_assets.ranker.comparison import display_rows
+from recsys_assets.report.charts import bar_chart, examination_chart, line_chart, reliability_chart
 from recsys_assets.warehouse.sql import query_dicts
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:16px}"""
+th:first-child,td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:16px}
+.grid svg{max-width:100%;height:auto}.no-data{color:#666;width:528px}"""
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -61,14 +62,10 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
                     + _table([{"variant": v, **by_variant[v]} for v in variants], ["variant", *shown]))
     key = "truth_ndcg@10" if "truth_ndcg@10" in shown else "ndcg@10"
     charts = [bar_chart(f"{key} by variant", variants, {key: [by_variant[v].get(key) for v in variants]}, key)]
-    rel = query_dicts(con, "report/reliability")
-    series = defaultdict(list)
-    for r in rel:
-        series[f"{r['variant']} (observed)"].append((r["predicted"], r["observed"]))
-    if rel:
-        top = max(r["predicted"] for r in rel)
-        series["perfect"] = [(0.0, 0.0), (top, top)]
-    charts.append(line_chart("Reliability: observed vs predicted CTR", dict(series), "predicted CTR", "observed CTR"))
+    bins = defaultdict(list)
+    for r in query_dicts(con, "report/reliability"):
+        bins[r["variant"]].append((r["predicted"], r["observed"], r["rows"]))
+    charts.append(reliability_chart("Reliability: observed vs predicted CTR", dict(bins), "predicted CTR", "observed CTR"))
     sections.append("<div class='grid'>" + "".join(charts) + "</div>")
 
     sections.append(_comparison_section(con))
@@ -79,7 +76,7 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
         curves[r["method"]].append((r["position"], r["theta"]))
     sections.append("<h2>Position</h2><div class='grid'>"
                     + line_chart("Observed CTR by position", {"CTR": [(r["position"], r["ctr"]) for r in ctr]}, "position", "CTR")
-                    + line_chart("Examination curve (relative to position 1)", dict(curves), "position", "examination")
+                    + examination_chart("Examination curve (relative to position 1)", dict(curves), "position", "examination")
                     + "</div>")
 
     mix = query_dicts(con, "report/negative_mix")
@@ -90,14 +87,21 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
         keys = sorted({r["key"] for r in rows})
         value = {(str(r["day"]), r["key"]): r["value"] for r in rows}
         charts.append(bar_chart(f"{sampler} negative mix by day", [d[5:] for d in days],
-                                {k: [value.get((d, k), 0.0) for d in days] for k in keys}, "share", stacked=True))
+                                {k: [value.get((d, k), 0.0) for d in days] for k in keys}, "share", stacked=True,
+                                x_label="day (MM-DD)"))
+    if not charts:
+        charts.append(bar_chart("Negative mix by day", [], {}))
     scalars = query_dicts(con, "report/sampler_scalars")
-    lines = defaultdict(list)
+    # counts (negatives per positive) and rates (0..1) on separate charts: one axis would flatten the rates
+    lines: dict[bool, dict[str, list]] = {True: defaultdict(list), False: defaultdict(list)}
     day_index = {d: i for i, d in enumerate(sorted({str(r["day"]) for r in scalars}))}
     for r in scalars:
-        lines[f"{r['sampler']} {r['metric']}"].append((day_index[str(r["day"])], r["value"]))
-    charts.append(line_chart("Sampler metrics by day", dict(lines), "day", "",
-                             {i: d[5:] for d, i in day_index.items()}))
+        lines[r["metric"] == "negatives_per_positive"][f"{r['sampler']} {r['metric']}"].append(
+            (day_index[str(r["day"])], r["value"]))
+    day_labels = {i: d[5:] for d, i in day_index.items()}
+    charts.append(line_chart("Sampler rates by day", dict(lines[False]), "day (MM-DD)", "rate", day_labels))
+    charts.append(line_chart("Negatives per positive by day", dict(lines[True]), "day (MM-DD)", "negatives per positive",
+                             day_labels))
     sections.append("<h2>Negatives</h2><div class='grid'>" + "".join(charts) + "</div>")
 
     exclusions = query_dicts(con, "report/label_exclusions")
