@@ -19,12 +19,13 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, NullLocator
 
 FIGSIZE = (5.5, 3.5)  # inches, every chart
 MAX_X_LABELS = 12  # category labels shown at most; more are thinned to every k-th
 ROTATE_ABOVE = 6  # category labels are rotated when there are more than this (or long ones)
 LEGEND_INSIDE_MAX = 3  # more series than this: the legend goes right of the plot
+LOG_SPAN_MIN = 30  # reliability bins spanning more than this ratio are drawn on log axes
 TRUTH = "truth"  # the examination curve of the simulator, drawn dashed black
 TRUTH_STYLE = {"color": "black", "linestyle": "--", "marker": None, "linewidth": 1.6, "zorder": 5}
 
@@ -85,13 +86,19 @@ def _category_ticks(ax, positions: Sequence[float], labels: Sequence[str]) -> No
             label.set_rotation_mode("anchor")
 
 
-def _legend(ax, n_series: int, outside: bool = False) -> None:
+def _legend(ax, n_series: int, stacked: bool = False) -> None:
+    """Inside the plot for a few lines; right of it for many, or for stacked bars (which fill
+    the plot), listed top to bottom like the stack."""
     if n_series <= 1:
         return
-    if n_series <= LEGEND_INSIDE_MAX and not outside:
-        ax.legend(fontsize=8, frameon=False, loc="best")
+    handles, labels = ax.get_legend_handles_labels()
+    if stacked:
+        handles, labels = handles[::-1], labels[::-1]
+    if n_series <= LEGEND_INSIDE_MAX and not stacked:
+        ax.legend(handles, labels, fontsize=8, frameon=False, loc="best")
     else:
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+        ax.legend(handles, labels, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0)
 
 
 def _finite(v: float | None) -> bool:
@@ -176,7 +183,7 @@ def bar_figure(title: str, groups: Sequence[str], series: Mapping[str, Sequence[
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.margins(y=0.12)
     ax.set_ylim(bottom=0)
-    _legend(ax, len(series), outside=stacked)  # stacked bars fill the plot: no room for a legend
+    _legend(ax, len(series), stacked)
     return fig
 
 
@@ -189,41 +196,64 @@ def bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Sequence[f
 def reliability_figure(title: str, bins: Mapping[str, Sequence[tuple[float | None, float | None, int | None]]],
                        x_label: str = "predicted CTR", y_label: str = "observed CTR") -> Figure | None:
     """Reliability diagram: per variant, the observed rate of each bin of predictions against
-    its mean prediction, with the diagonal of perfect calibration; both axes from 0 to a bit
-    above the largest predicted or observed value. Bins are ``(predicted, observed, rows)``;
-    when rows are known, a panel underneath shows them as bars at the bins' predictions."""
+    its mean prediction, with the diagonal of perfect calibration. Both axes have the same
+    range: 0 to a bit above the largest predicted or observed value, or, when the bins span
+    more than LOG_SPAN_MIN (equal-count bins of skewed predictions crowd into the corner at
+    0), logarithmic from a bit below the smallest positive value. Bins are
+    ``(predicted, observed, rows)``; when rows are known, a panel underneath shows them as
+    bars at the bins' predictions."""
     clean = {v: sorted((p, o, n) for p, o, n in rows if _finite(p) and _finite(o)) for v, rows in bins.items()}
     clean = {v: rows for v, rows in clean.items() if rows}
     if not clean:
         return None
-    top = max(max(p, o) for rows in clean.values() for p, o, _ in rows)
-    hi = top * 1.1 if top > 0 else 1.0
+    values = [x for rows in clean.values() for p, o, _ in rows for x in (p, o)]
+    top = max(values)
+    positive = [x for x in values if x > 0]
+    log = bool(positive) and top / min(positive) > LOG_SPAN_MIN
+    lo, hi = (min(positive) / 1.5, top * 1.5) if log else (0.0, top * 1.1 if top > 0 else 1.0)
     has_counts = any(n is not None for rows in clean.values() for _, _, n in rows)
     fig = _new_figure()
     if has_counts:
         ax, counts_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     else:
         ax, counts_ax = fig.add_subplot(), None
-    _style_axes(ax, title, "" if has_counts else x_label, y_label)
+    suffix = " (log scale)" if log else ""
+    _style_axes(ax, title, "" if has_counts else x_label + suffix, y_label + suffix)
     ax.grid(True, axis="x", color="#e5e5e5", linewidth=0.8)
-    ax.plot([0, hi], [0, hi], color="#888888", linestyle=":", linewidth=1.2, label="perfectly calibrated")
+    ax.plot([lo, hi], [lo, hi], color="#888888", linestyle=":", linewidth=1.2, label="perfectly calibrated")
     palette = matplotlib.color_sequences["tab10"]
     for i, (variant, rows) in enumerate(clean.items()):
         ax.plot([p for p, _, _ in rows], [o for _, o, _ in rows], marker="o", markersize=3.5, linewidth=1.4,
                 color=palette[i % len(palette)], label=variant)
-    ax.set_xlim(0, hi)
-    ax.set_ylim(0, hi)
-    ax.xaxis.set_major_locator(_nice(6))
-    ax.yaxis.set_major_locator(_nice(6))
+    if log:
+        ax.set_xscale("log", nonpositive="mask")
+        ax.set_yscale("log", nonpositive="mask")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
+    else:
+        ax.xaxis.set_major_locator(_nice(6))
+        ax.yaxis.set_major_locator(_nice(6))
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     if counts_ax is not None:
-        _style_axes(counts_ax, None, x_label, "rows per bin")
-        counts_ax.ticklabel_format(axis="x", style="plain", useOffset=False)
-        width = hi / 60 / len(clean)
+        _style_axes(counts_ax, None, x_label + suffix, "rows per bin")
+        if not log:
+            counts_ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        k = len(clean)
+        # one bar per variant side by side around each bin's prediction, together 1/50 of the axis
+        step = (hi / lo) ** (1 / 50 / k) if log else (hi - lo) / 50 / k
         for i, (variant, rows) in enumerate(clean.items()):
-            known = [(p, n) for p, _, n in rows if n is not None]
-            counts_ax.bar([p + (i - (len(clean) - 1) / 2) * width for p, _ in known], [n for _, n in known], width,
-                          color=palette[i % len(palette)], alpha=0.8, label=variant)
+            known = [(p, n) for p, _, n in rows if n is not None and (p > 0 or not log)]
+            if log:
+                lefts = [p * step ** (i - k / 2) for p, _ in known]
+                widths = [x * (step - 1) for x in lefts]
+            else:
+                lefts = [p + (i - k / 2) * step for p, _ in known]
+                widths = [step] * len(known)
+            counts_ax.bar(lefts, [n for _, n in known], widths, align="edge", color=palette[i % len(palette)],
+                          alpha=0.8, label=variant)
         counts_ax.yaxis.set_major_locator(_nice(3, integer=True))
         counts_ax.set_ylim(bottom=0)
     return fig

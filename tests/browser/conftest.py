@@ -339,6 +339,112 @@ def screenshot(artifacts_dir: Path) -> Callable[[Page, str], Path]:
     return take
 
 
+# --------------------------------------------------------------------------- the HTML report
+
+
+def _fill_report_warehouse(con: Any) -> None:
+    """A few rows in every table the report reads, shaped like a real run: skewed predictions
+    (reliability bins over three decades), estimated and true examination curves, 30 days of
+    sampler metrics (many date labels)."""
+    import datetime as dt
+
+    con.execute(
+        "INSERT INTO ctr_ranker VALUES ('ctr-browser', TIMESTAMP '2026-01-31 10:00', '/m', 'examination', "
+        "'all_shown', DATE '2026-01-01', DATE '2026-01-28', DATE '2026-01-29', 1000, 50, 100, 10, 'ranking@1', "
+        "'ctr@1', 'fp', '{}')"
+    )
+    predicted = [0.0003, 0.0005, 0.0009, 0.0014, 0.0023, 0.0042, 0.0079, 0.017, 0.041, 0.17]
+    evaluation = []
+    for variant, drift in (("model", 1.0), ("naive", 1.4), ("logging", 1.2), ("ceiling", 0.9)):
+        evaluation += [
+            (variant, "rows", "all", 113_975.0),
+            (variant, "ndcg@10", "all", 0.33 / drift),
+            (variant, "truth_ndcg@10", "all", 0.72 / drift),
+            (variant, "auc", "all", 0.9 / drift),
+        ]
+        if variant in ("model", "naive"):
+            for b, p in enumerate(predicted, 1):
+                observed = p * (drift if b % 2 else 1 / drift)
+                evaluation += [
+                    (variant, "reliability_predicted", f"reliability:{b}", p * drift**0.5),
+                    (variant, "reliability_observed", f"reliability:{b}", observed),
+                ]
+    con.executemany("INSERT INTO ranker_evaluation VALUES ('ctr-browser', ?, ?, ?, ?)", evaluation)
+    for method, decay in (("exploration_ratio", 0.74), ("exploration_fit", 0.76), ("pbm_em", 0.8)):
+        con.executemany(
+            "INSERT INTO position_bias VALUES (?, ?, ?, NULL, NULL, ?, DATE '2026-01-01', DATE '2026-01-28')",
+            [(method, p, decay ** (p - 1), method == "exploration_fit") for p in range(1, 31)],
+        )
+    con.execute(
+        "CREATE VIEW truth_examination AS SELECT range::INTEGER AS position, "
+        "0.75 ** (range - 1) AS examination FROM range(1, 31)"
+    )
+    con.execute(
+        "INSERT INTO ctr_labels SELECT DATE '2026-01-02', 'r' || (i // 30), 'i' || i, 1 + i % 30, "
+        "TIMESTAMP '2026-01-02 00:00', NULL, CASE WHEN hash(i) % 1000 < 300 * 0.75 ** (i % 30) THEN 1 ELSE 0 END, "
+        "1.0, NULL, NULL, NULL, NULL, 0, false, NULL, 'ctr@1' FROM range(30000) t(i)"
+    )
+    metrics = []
+    for d in range(30):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=d)
+        for key, share in (
+            ("below_last_click", 0.4),
+            ("explicit_hide", 0.05),
+            ("never_visible", 0.45),
+            ("skip_above", 0.1),
+        ):
+            metrics.append((day, "ranking", "source_share", key, share))
+        for key in ("exposed_no_click", "hard", "popularity", "same_category", "uniform"):
+            metrics.append((day, "retrieval", "source_share", key, 0.2))
+        metrics += [
+            (day, "ranking", "negatives_per_positive", "", 20 + d % 3),
+            (day, "retrieval", "negatives_per_positive", "", 8.0),
+            (day, "ranking", "false_negative_estimate", "", 0.22),
+            (day, "ranking", "zero_click_rate", "", 0.3 + 0.7 * 0.8**d),
+            (day, "retrieval", "shortfall_rate", "", 0.01),
+        ]
+    con.executemany("INSERT INTO sampler_metrics VALUES (?, ?, 'v1', ?, ?, ?)", metrics)
+    con.executemany(
+        "INSERT INTO sampler_comparison VALUES ('cmp-1', TIMESTAMP '2026-01-31 11:00', ?, ?, NULL, ?, "
+        "'truth_ndcg@10', 'truth_ndcg@10', ?, ?, ?, 'Recommended: **skip-above-only**.')",
+        [
+            ("skip-above-only", "skip-above-only@1", 1, 0.728, 0.723, 0.733),
+            ("exposure-weighted-debiased", "exposure-weighted-debiased@1", 2, 0.647, 0.641, 0.652),
+        ],
+    )
+    con.execute("INSERT INTO label_exclusions VALUES (DATE '2026-01-02', 'ctr', 'not_shown', 4016)")
+    con.execute("INSERT INTO row_accounting VALUES (DATE '2026-01-02', 'impressions', 'clean', 30000)")
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The HTML report (``latest.html``) built by ``build_report`` from a small in-memory warehouse.
+
+    The browser tests' own runs stop before a model exists, and a whole `recsys run` would take
+    minutes; the report reads tables only, so a handful of rows in them gives every chart."""
+    import duckdb
+
+    from recsys_assets.report.html import build_report
+    from recsys_assets.warehouse.tables import ensure_schema
+
+    out_dir = tmp_path_factory.mktemp("reports")
+    con = duckdb.connect(":memory:")
+    try:
+        ensure_schema(con)
+        _fill_report_warehouse(con)
+        model = {
+            "model_id": "ctr-browser",
+            "sampler_version": "ranking@1",
+            "weight_policy": "ctr@1",
+            "train_first_day": "2026-01-01",
+            "train_last_day": "2026-01-28",
+        }
+        build_report(con, out_dir, model)
+    finally:
+        con.close()
+    return out_dir / "latest.html"  # what the `report` asset writes next to report-<model_id>.html
+
+
 # --------------------------------------------------------------------------- reporting
 
 

@@ -251,3 +251,44 @@ def test_materialize_from_the_ui(
         expect(page.get_by_text("Latest execution", exact=True)).to_be_visible()
         expect(page.get_by_text("Passed", exact=True)).to_be_visible()
         screenshot(page, f"07_requests_check_{name}")
+
+
+# Charts of the report: model variants, reliability, sampler arms, CTR and examination by
+# position, two negative mixes, sampler rates, negatives per positive.
+REPORT_CHARTS = 9
+
+
+def test_the_html_report_shows_its_charts_offline(
+    page: Page, report_html: Path, screenshot: Screenshot
+) -> None:
+    # The report is one file with inline SVG charts: viewing it must fetch nothing.
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(report_html.as_uri())
+    expect(page).to_have_title("recsys report")
+    expect(page.get_by_role("heading", name="recsys-assets report")).to_be_visible()
+    charts = page.locator("svg[role=img]")
+    expect(charts).to_have_count(REPORT_CHARTS)
+    for title in (
+        "Reliability: observed vs predicted CTR",
+        "Examination curve (relative to position 1)",
+        "ranking negative mix by day",
+        "Sampler rates by day",
+    ):
+        chart = page.get_by_role("img", name=title, exact=True)
+        expect(chart).to_be_visible()
+        # the title is drawn as text in the chart (svg.fonttype "none"), not as glyph outlines
+        expect(chart.locator("text").filter(has_text=title)).to_have_count(1)
+    expect(
+        page.get_by_role("img", name="Reliability: observed vs predicted CTR")
+        .locator("text")
+        .filter(has_text="rows per bin")
+    ).to_have_count(1)
+    expect(
+        page.get_by_role("img", name="Examination curve (relative to position 1)")
+        .locator("text")
+        .filter(has_text=re.compile(r"^truth$"))
+    ).to_have_count(1)
+    assert page.get_by_text("no data").count() == 0
+    assert fetched == [report_html.as_uri()], f"the report fetched {fetched[1:]}"
+    screenshot(page, "08_html_report")

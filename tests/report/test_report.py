@@ -71,6 +71,20 @@ def test_the_reliability_diagram_scales_to_the_data_and_shows_the_bin_counts():
     assert "rows per bin" in _texts(svg) and "perfectly calibrated" in _texts(svg)
 
 
+def test_reliability_bins_spanning_decades_are_drawn_on_equal_log_axes():
+    # equal-count bins of skewed predictions (a real run): 8 of 10 bins below 0.02, the last at 0.17
+    predicted = [0.00027, 0.00053, 0.00085, 0.0014, 0.0023, 0.0042, 0.0079, 0.017, 0.041, 0.17]
+    bins = {"model": [(p, p * (1.1 if i % 2 else 0.9), 11398) for i, p in enumerate(predicted)]}
+    fig = charts.reliability_figure("Reliability", bins)
+    main, counts = fig.axes
+    assert main.get_xscale() == main.get_yscale() == "log"
+    assert main.get_xlim() == main.get_ylim()
+    assert 0.0001 < main.get_xlim()[0] < 0.00027 * 0.9 and 0.17 * 1.1 < main.get_xlim()[1] < 0.5
+    assert [p.get_height() for p in counts.patches] == [11398] * 10
+    texts = _texts(charts.to_svg(fig, "Reliability"))
+    assert "predicted CTR (log scale)" in texts and "0.001" in texts and "0.01" in texts
+
+
 def test_the_reliability_diagram_without_counts_has_one_panel():
     fig = charts.reliability_figure("Reliability", {"model": [(0.01, 0.02, None), (0.03, 0.025, None)]})
     assert len(fig.axes) == 1
@@ -103,6 +117,11 @@ def test_thirty_days_of_bars_get_thinned_rotated_labels():
     assert all(t.get_rotation() > 0 for t in labels)
     boxes = [t.get_window_extent() for t in labels]
     assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
+    fig = charts.bar_figure("Mix", DAYS30[:3], {"bottom": [0.7] * 3, "top": [0.3] * 3}, "share", stacked=True)
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["top", "bottom"]  # in the order of the stack
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1  # not over the bars
 
 
 def test_thirty_days_of_lines_get_thinned_labels_and_the_legend_moves_out_with_many_series():
