@@ -22,6 +22,8 @@ from .sources import raw_logs
 
 DAILY = daily_partitions()
 ACCOUNTING_OUTCOMES = ("clean", "filtered", "quarantined", "duplicate")
+#: the quarantine and row-accounting writes every clean table's SQL ends with
+CLEAN_ACCOUNTING = "clean/accounting"
 
 
 def accounting_metadata(con, table: str, day: object | None) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def build_clean_partition(con, logs_dir, pipeline: PipelineConfig, table: str, p
     params = clean_params(partition_key, pipeline)
     ensure_schema(con)
     register_partition_sources(con, logs_dir, params["day"])
-    write_atomically(con, f"clean/{table}", params)
+    write_atomically(con, [f"clean/{table}", CLEAN_ACCOUNTING], params | {"table": table})
     meta = accounting_metadata(con, table, params["day"])
     for row in query_dicts(con, f"metadata/{table}", {"day": params["day"]}):
         meta |= {k: v for k, v in row.items() if v is not None}
@@ -63,7 +65,7 @@ def build_clean_table(con, logs_dir, table: str) -> dict[str, Any]:
     """Rebuild an unpartitioned clean table (items, users, outages); returns its metadata."""
     ensure_schema(con)
     register_table_sources(con, logs_dir, table)
-    write_atomically(con, f"clean/{table}", {})
+    write_atomically(con, [f"clean/{table}", CLEAN_ACCOUNTING], {"day": None, "table": table})
     meta = accounting_metadata(con, table, None)
     for row in query_dicts(con, f"metadata/{table}", {}):
         meta |= {k: v for k, v in row.items() if v is not None}
@@ -85,7 +87,8 @@ def _clean_table(warehouse: WarehouseResource, table: str) -> dg.MaterializeResu
 
 
 def _code_version(table: str) -> str:
-    return sql_code_version(f"clean/{table}", f"metadata/{table}", "sources/placed", tables=[table, "quarantine"])
+    return sql_code_version(f"clean/{table}", CLEAN_ACCOUNTING, f"metadata/{table}", "sources/placed",
+                            tables=[table, "quarantine", "row_accounting"])
 
 
 @dg.asset(

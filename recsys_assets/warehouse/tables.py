@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -59,13 +59,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
     return recreated
 
 
-def write_atomically(con: duckdb.DuckDBPyConnection, sql_name: str, params: Mapping[str, Any],
+def write_atomically(con: duckdb.DuckDBPyConnection, sql_names: str | Sequence[str], params: Mapping[str, Any],
                      chunks: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ALL_KEYS) -> None:
-    """Run ``sql/<sql_name>.sql`` (delete-then-insert of one partition) in one transaction
-    (``chunks``: see ``run_sql``)."""
+    """Run ``sql/<name>.sql`` for each of ``sql_names`` in order (delete-then-insert of one
+    partition, then what goes with it) in one transaction (``chunks``: see ``run_sql``)."""
     execute(con, "BEGIN TRANSACTION")
     try:
-        run_sql(con, sql_name, params, chunks)
+        for name in [sql_names] if isinstance(sql_names, str) else sql_names:
+            run_sql(con, name, params, chunks)
         execute(con, "COMMIT")
     except BaseException:
         execute(con, "ROLLBACK")

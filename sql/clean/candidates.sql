@@ -3,7 +3,7 @@
 --
 -- Same shape as clean/impressions: `checked_candidates` reads the rows with their row-rule
 -- verdict and is scanned again by each statement (never materialized with its columns);
--- `stage_candidates` holds only the rows that do not become candidates. Only keys shared by
+-- `clean_stage` holds only the rows that do not become candidates. Only keys shared by
 -- more than one valid row are ranked, found with a hash aggregate over 64-bit key hashes
 -- (a collision adds rows to the ranking, never changes its result).
 CREATE OR REPLACE TEMP MACRO checked_candidates(p_day) AS TABLE
@@ -20,7 +20,7 @@ FROM placed_candidates c
 LEFT JOIN requests q ON q.request_id = c.request_id AND q.day = p_day
 WHERE c._day = p_day;
 
-CREATE OR REPLACE TEMP TABLE stage_candidates AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH keyed AS NOT MATERIALIZED (
     SELECT *, hash(request_id, item_id) AS _key FROM checked_candidates($day)
 ),
@@ -56,34 +56,24 @@ SELECT $day, c.request_id, c.item_id, c.source, CAST(c.retrieval_rank AS INTEGER
            WHERE i.request_id = c.request_id AND i.item_id = c.item_id AND i.day BETWEEN $day AND $day + 1
        ) AS shown
 FROM checked_candidates($day) c
-ANTI JOIN stage_candidates s ON s._file = c._file AND s._row = c._row
+ANTI JOIN clean_stage s ON s._file = c._file AND s._row = c._row
 WHERE c._reason IS NULL;
 
-DELETE FROM quarantine WHERE day = $day AND source_table = 'candidates';
+DROP MACRO TABLE checked_candidates;
 
-INSERT INTO quarantine
-SELECT $day, 'candidates', s.reason, s._file, s._row, r._raw
-FROM stage_candidates s
-JOIN src_candidates r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_candidates r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day = $day AND source_table = 'candidates';
-
--- every row placed on the day: clean or filtered (by its request's traffic) once written,
--- else quarantined or duplicate as staged
-INSERT INTO row_accounting
-SELECT $day, 'candidates', outcome, count(*)
-FROM (
+-- clean or filtered (by its request's traffic) once written, else quarantined or duplicate as staged
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
     SELECT CASE WHEN q.traffic = 'user' THEN 'clean' ELSE 'filtered' END AS outcome
     FROM candidates c
     JOIN requests q ON q.request_id = c.request_id AND q.day = $day
     WHERE c.day = $day
     UNION ALL
-    SELECT _state FROM stage_candidates
-)
-GROUP BY outcome;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_candidates;
-DROP MACRO TABLE checked_candidates;
+    SELECT _state FROM clean_stage
+) GROUP BY outcome;

@@ -5,7 +5,7 @@
 -- $skew_tolerance_s seconds before its request is moved to the request's ts (logged_ts
 -- keeps the original); further before is quarantined. Events of non-user traffic are
 -- kept with their traffic class and counted as filtered.
-CREATE OR REPLACE TEMP TABLE stage_events AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH checked AS (
     SELECT
         * EXCLUDE (_raw),
@@ -61,24 +61,16 @@ DELETE FROM events WHERE day = $day;
 INSERT INTO events
 SELECT $day, event_id, ts_corrected, ts, type, item_id, user_id, request_id, request_ts, value,
        coalesce(recorded_at, ts), request_traffic
-FROM stage_events
+FROM clean_stage
 WHERE _state IN ('clean', 'filtered');
 
-DELETE FROM quarantine WHERE day = $day AND source_table = 'events';
-
-INSERT INTO quarantine
-SELECT $day, 'events', s.reason, s._file, s._row, r._raw
-FROM stage_events s
-JOIN src_events r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_events r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day = $day AND source_table = 'events';
-
-INSERT INTO row_accounting
-SELECT $day, 'events', _state, count(*)
-FROM stage_events
-GROUP BY _state;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_events;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
+    SELECT _state AS outcome FROM clean_stage
+) GROUP BY outcome;

@@ -7,7 +7,7 @@
 -- Shape (the day's rows are never materialized with their columns, so nothing wide spills):
 --   1. `checked_impressions` reads the rows with their row-rule verdict; each statement
 --      below scans it again (a Parquet scan and a join, cheaper than spilling a copy).
---   2. `stage_impressions` holds only the day's rows that do NOT become impressions
+--   2. `clean_stage` holds only the day's rows that do NOT become impressions
 --      (quarantined, duplicate) with their reason. The ordering rules only matter where a
 --      key repeats: keys shared by more than one valid row are found with one hash
 --      aggregate over 64-bit key hashes, and only the rows of such keys are ranked, by the
@@ -49,7 +49,7 @@ SELECT
 FROM window_rows i
 LEFT JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN p_day - 2 AND p_day + 2;
 
-CREATE OR REPLACE TEMP TABLE stage_impressions AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH keyed AS NOT MATERIALIZED (
     SELECT *,
            hash(_event_id) AS _event_key, hash(request_id, position) AS _position_key, hash(request_id, item_id) AS _item_key
@@ -103,31 +103,21 @@ INSERT INTO impressions
 SELECT $day, c.request_id, c.item_id, CAST(c.position AS INTEGER), c.shown_ts, c.visible_ms, c.propensity, c.source,
        c._event_id, c.request_traffic
 FROM checked_impressions($day, $skew_tolerance_s) c
-ANTI JOIN stage_impressions s ON s._file = c._file AND s._row = c._row
+ANTI JOIN clean_stage s ON s._file = c._file AND s._row = c._row
 WHERE c._day = $day AND c._reason IS NULL;
 
-DELETE FROM quarantine WHERE day = $day AND source_table = 'impressions';
+DROP MACRO TABLE checked_impressions;
 
-INSERT INTO quarantine
-SELECT $day, 'impressions', s.reason, s._file, s._row, r._raw
-FROM stage_impressions s
-JOIN src_impressions r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_impressions r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day = $day AND source_table = 'impressions';
-
--- every row placed on the day: clean or filtered (by its request's traffic) once written,
--- else quarantined or duplicate as staged
-INSERT INTO row_accounting
-SELECT $day, 'impressions', outcome, count(*)
-FROM (
+-- clean or filtered (by its request's traffic) once written, else quarantined or duplicate as staged
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
     SELECT CASE WHEN traffic = 'user' THEN 'clean' ELSE 'filtered' END AS outcome FROM impressions WHERE day = $day
     UNION ALL
-    SELECT _state FROM stage_impressions
-)
-GROUP BY outcome;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_impressions;
-DROP MACRO TABLE checked_impressions;
+    SELECT _state FROM clean_stage
+) GROUP BY outcome;

@@ -4,7 +4,7 @@
 -- then deleted, then active; out of stock before in stock; age-restricted first; then the
 -- smallest content hash) and the others are quarantined as conflicting_item_version.
 -- An item is never treated as eligible because a conflicting row said so.
-CREATE OR REPLACE TEMP TABLE stage_items AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH checked AS (
     SELECT
         * EXCLUDE (_raw),
@@ -54,22 +54,16 @@ DELETE FROM items;
 INSERT INTO items
 SELECT item_id, valid_from, _recorded_at, category, subcategory, brand, price, coalesce(in_stock, true),
        coalesce(status, 'active'), regions, coalesce(age_restricted, false), dedup_group
-FROM stage_items
+FROM clean_stage
 WHERE _state = 'clean';
 
-DELETE FROM quarantine WHERE day IS NULL AND source_table = 'items';
-
-INSERT INTO quarantine
-SELECT NULL, 'items', s.reason, s._file, s._row, r._raw
-FROM stage_items s
-JOIN src_items r ON r._file = s._file AND r._row = s._row
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_items r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'items';
-
-INSERT INTO row_accounting
-SELECT NULL, 'items', _state, count(*) FROM stage_items GROUP BY _state;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_items;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
+    SELECT _state AS outcome FROM clean_stage
+) GROUP BY outcome;

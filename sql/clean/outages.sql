@@ -1,5 +1,5 @@
 -- Clean tracking outage windows (unpartitioned). A window must end after it starts.
-CREATE OR REPLACE TEMP TABLE stage_outages AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH checked AS (
     SELECT
         * EXCLUDE (_raw),
@@ -20,21 +20,15 @@ FROM checked;
 DELETE FROM outages;
 
 INSERT INTO outages
-SELECT start_ts, end_ts, surface, event_types FROM stage_outages WHERE _state = 'clean';
+SELECT start_ts, end_ts, surface, event_types FROM clean_stage WHERE _state = 'clean';
 
-DELETE FROM quarantine WHERE day IS NULL AND source_table = 'outages';
-
-INSERT INTO quarantine
-SELECT NULL, 'outages', s.reason, s._file, s._row, r._raw
-FROM stage_outages s
-JOIN src_outages r ON r._file = s._file AND r._row = s._row
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_outages r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'outages';
-
-INSERT INTO row_accounting
-SELECT NULL, 'outages', _state, count(*) FROM stage_outages GROUP BY _state;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_outages;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
+    SELECT _state AS outcome FROM clean_stage
+) GROUP BY outcome;

@@ -4,7 +4,7 @@
 -- $day - 1 only serve as dedup context. Non-user traffic (logged, or
 -- detected: a user with more than $bot_max_requests requests in the day) is kept, flagged,
 -- and counted as filtered: label tables never use it.
-CREATE OR REPLACE TEMP TABLE stage_requests AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH checked AS (
     SELECT
         * EXCLUDE (_raw),
@@ -72,28 +72,17 @@ INSERT INTO requests
 SELECT
     $day, request_id, ts, user_id, session_id, coalesce(surface, 'search'), query, device, region, policy,
     coalesce(is_exploration, false), traffic_class, traffic_source, in_outage
-FROM stage_requests
+FROM clean_stage
 WHERE _state = 'kept';
 
-DELETE FROM quarantine WHERE day = $day AND source_table = 'requests';
-
-INSERT INTO quarantine
-SELECT $day, 'requests', s.reason, s._file, s._row, r._raw
-FROM stage_requests s
-JOIN src_requests r ON r._file = s._file AND r._row = s._row  -- raw JSON built for rejected rows only
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_requests r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day = $day AND source_table = 'requests';
-
-INSERT INTO row_accounting
-SELECT
-    $day,
-    'requests',
-    CASE WHEN _state = 'kept' THEN (CASE WHEN traffic_class = 'user' THEN 'clean' ELSE 'filtered' END) ELSE _state END AS outcome,
-    count(*)
-FROM stage_requests
-GROUP BY outcome;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_requests;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
+    SELECT CASE WHEN _state <> 'kept' THEN _state WHEN traffic_class = 'user' THEN 'clean' ELSE 'filtered' END AS outcome
+    FROM clean_stage
+) GROUP BY outcome;

@@ -1,6 +1,6 @@
 -- Clean users (unpartitioned). One row per user_id: exact copies are duplicates; differing
 -- rows for one user_id keep the earliest created (then file order) and quarantine the rest.
-CREATE OR REPLACE TEMP TABLE stage_users AS
+CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH checked AS (
     SELECT
         * EXCLUDE (_raw),
@@ -33,21 +33,15 @@ DELETE FROM users;
 
 INSERT INTO users
 SELECT user_id, segment, region, created_at, coalesce(age_verified, false)
-FROM stage_users WHERE _state = 'clean';
+FROM clean_stage WHERE _state = 'clean';
 
-DELETE FROM quarantine WHERE day IS NULL AND source_table = 'users';
-
-INSERT INTO quarantine
-SELECT NULL, 'users', s.reason, s._file, s._row, r._raw
-FROM stage_users s
-JOIN src_users r ON r._file = s._file AND r._row = s._row
+-- for clean/accounting, which runs next
+CREATE OR REPLACE TEMP VIEW clean_rejected AS
+SELECT s.reason, s._file, s._row, r._raw
+FROM clean_stage s JOIN src_users r ON r._file = s._file AND r._row = s._row
 WHERE s._state = 'quarantined';
 
-DELETE FROM row_accounting WHERE day IS NULL AND source_table = 'users';
-
-INSERT INTO row_accounting
-SELECT NULL, 'users', _state, count(*) FROM stage_users GROUP BY _state;
-
--- The temporary tables above live in memory and spill to the temp directory at scale: freed
--- with this write, so that the next write does not stack its own on top of them.
-DROP TABLE stage_users;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS
+SELECT outcome, count(*) AS rows FROM (
+    SELECT _state AS outcome FROM clean_stage
+) GROUP BY outcome;
