@@ -90,9 +90,10 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, del
 
 
 def sql_code_version(*sql_names: str, tables: Iterable[str] = ()) -> str:
-    """A code version for an asset: hash of its SQL files and its table DDL."""
+    """A code version for an asset: hash of its SQL files, the macros every connection has,
+    and its table DDL."""
     h = hashlib.sha256()
-    for name in sql_names:
+    for name in ("macros", *sql_names):
         h.update((SQL_DIR / f"{name}.sql").read_bytes())
     for table in tables:
         h.update(ddl_hash(table).encode())

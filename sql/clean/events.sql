@@ -21,10 +21,7 @@ WITH checked AS (
     WHERE _day BETWEEN $day - 1 AND $day
 ),
 deduped AS (
-    SELECT
-        *,
-        row_number() OVER w AS _copy,
-        first_value(_content) OVER w AS _first_content
+    SELECT *, row_number() OVER w AS _copy, first_value(_content) OVER w AS _first_content
     FROM checked
     WINDOW w AS (PARTITION BY event_id, _reason IS NULL ORDER BY ts, coalesce(recorded_at, ts), _file, _row)
 ),
@@ -64,13 +61,7 @@ SELECT $day, event_id, ts_corrected, ts, type, item_id, user_id, request_id, req
 FROM clean_stage
 WHERE _state IN ('clean', 'filtered');
 
--- for clean/accounting, which runs next
-CREATE OR REPLACE TEMP VIEW clean_rejected AS
-SELECT s.reason, s._file, s._row, r._raw
-FROM clean_stage s JOIN src_events r ON r._file = s._file AND r._row = s._row
-WHERE s._state = 'quarantined';
+-- for clean/accounting, which runs next: the raw rows and the outcomes
+CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_events;
 
-CREATE OR REPLACE TEMP TABLE clean_outcomes AS
-SELECT outcome, count(*) AS rows FROM (
-    SELECT _state AS outcome FROM clean_stage
-) GROUP BY outcome;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;

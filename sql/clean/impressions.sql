@@ -89,9 +89,8 @@ slate_copies AS (
 SELECT _file, _row, _reason AS reason, 'quarantined' AS _state
 FROM exceptions WHERE _reason IS NOT NULL
 UNION ALL
-SELECT _file, _row,
-       CASE WHEN _content <> _first_content THEN 'conflicting_duplicate:event_id' END,
-       CASE WHEN _content <> _first_content THEN 'quarantined' ELSE 'duplicate' END
+SELECT _file, _row, copy_reason(NULL, _copy, _content, _first_content, 'conflicting_duplicate:event_id'),
+       copy_state(NULL, _copy, _content, _first_content)
 FROM event_copies WHERE _copy > 1 AND _day = $day
 UNION ALL
 SELECT _file, _row, CASE WHEN _pos_copy > 1 THEN 'position_conflict' ELSE 'item_repeated_in_slate' END, 'quarantined'
@@ -108,11 +107,8 @@ WHERE c._day = $day AND c._reason IS NULL;
 
 DROP MACRO TABLE checked_impressions;
 
--- for clean/accounting, which runs next
-CREATE OR REPLACE TEMP VIEW clean_rejected AS
-SELECT s.reason, s._file, s._row, r._raw
-FROM clean_stage s JOIN src_impressions r ON r._file = s._file AND r._row = s._row
-WHERE s._state = 'quarantined';
+-- for clean/accounting, which runs next: the raw rows and the outcomes
+CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_impressions;
 
 -- clean or filtered (by its request's traffic) once written, else quarantined or duplicate as staged
 CREATE OR REPLACE TEMP TABLE clean_outcomes AS

@@ -20,10 +20,7 @@ WITH checked AS (
     FROM src_items
 ),
 ranked AS (
-    SELECT
-        *,
-        row_number() OVER w AS _copy,
-        first_value(_content) OVER w AS _first_content
+    SELECT *, row_number() OVER w AS _copy, first_value(_content) OVER w AS _first_content
     FROM checked
     WINDOW w AS (
         PARTITION BY item_id, valid_from, _recorded_at, _reason IS NULL
@@ -36,17 +33,8 @@ ranked AS (
             _row
     )
 )
-SELECT
-    *,
-    CASE
-        WHEN _reason IS NOT NULL THEN _reason
-        WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_item_version'
-    END AS reason,
-    CASE
-        WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN 'quarantined'
-        WHEN _copy > 1 THEN 'duplicate'
-        ELSE 'clean'
-    END AS _state,
+SELECT *, copy_reason(_reason, _copy, _content, _first_content, 'conflicting_item_version') AS reason,
+       copy_state(_reason, _copy, _content, _first_content) AS _state
 FROM ranked;
 
 DELETE FROM items;
@@ -57,13 +45,7 @@ SELECT item_id, valid_from, _recorded_at, category, subcategory, brand, price, c
 FROM clean_stage
 WHERE _state = 'clean';
 
--- for clean/accounting, which runs next
-CREATE OR REPLACE TEMP VIEW clean_rejected AS
-SELECT s.reason, s._file, s._row, r._raw
-FROM clean_stage s JOIN src_items r ON r._file = s._file AND r._row = s._row
-WHERE s._state = 'quarantined';
+-- for clean/accounting, which runs next: the raw rows and the outcomes
+CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_items;
 
-CREATE OR REPLACE TEMP TABLE clean_outcomes AS
-SELECT outcome, count(*) AS rows FROM (
-    SELECT _state AS outcome FROM clean_stage
-) GROUP BY outcome;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;

@@ -22,13 +22,7 @@ DELETE FROM outages;
 INSERT INTO outages
 SELECT start_ts, end_ts, surface, event_types FROM clean_stage WHERE _state = 'clean';
 
--- for clean/accounting, which runs next
-CREATE OR REPLACE TEMP VIEW clean_rejected AS
-SELECT s.reason, s._file, s._row, r._raw
-FROM clean_stage s JOIN src_outages r ON r._file = s._file AND r._row = s._row
-WHERE s._state = 'quarantined';
+-- for clean/accounting, which runs next: the raw rows and the outcomes
+CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_outages;
 
-CREATE OR REPLACE TEMP TABLE clean_outcomes AS
-SELECT outcome, count(*) AS rows FROM (
-    SELECT _state AS outcome FROM clean_stage
-) GROUP BY outcome;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;

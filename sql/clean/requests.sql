@@ -18,10 +18,7 @@ WITH checked AS (
     WHERE _day BETWEEN $day - 1 AND $day
 ),
 ranked AS (
-    SELECT
-        *,
-        row_number() OVER w AS _copy,
-        first_value(_content) OVER w AS _first_content
+    SELECT *, row_number() OVER w AS _copy, first_value(_content) OVER w AS _first_content
     FROM checked
     WINDOW w AS (PARTITION BY request_id, _reason IS NULL ORDER BY ts, _file, _row)
 ),
@@ -75,14 +72,10 @@ SELECT
 FROM clean_stage
 WHERE _state = 'kept';
 
--- for clean/accounting, which runs next
-CREATE OR REPLACE TEMP VIEW clean_rejected AS
-SELECT s.reason, s._file, s._row, r._raw
-FROM clean_stage s JOIN src_requests r ON r._file = s._file AND r._row = s._row
-WHERE s._state = 'quarantined';
+-- for clean/accounting, which runs next: the raw rows and the outcomes
+CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_requests;
 
 CREATE OR REPLACE TEMP TABLE clean_outcomes AS
-SELECT outcome, count(*) AS rows FROM (
-    SELECT CASE WHEN _state <> 'kept' THEN _state WHEN traffic_class = 'user' THEN 'clean' ELSE 'filtered' END AS outcome
-    FROM clean_stage
-) GROUP BY outcome;
+SELECT CASE WHEN _state <> 'kept' THEN _state WHEN traffic_class = 'user' THEN 'clean' ELSE 'filtered' END AS outcome,
+       count(*) AS rows
+FROM clean_stage GROUP BY outcome;

@@ -16,17 +16,8 @@ ranked AS (
     FROM checked
     WINDOW w AS (PARTITION BY user_id, _reason IS NULL ORDER BY created_at NULLS LAST, _file, _row)
 )
-SELECT
-    *,
-    CASE
-        WHEN _reason IS NOT NULL THEN _reason
-        WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:user_id'
-    END AS reason,
-    CASE
-        WHEN _reason IS NOT NULL OR (_copy > 1 AND _content <> _first_content) THEN 'quarantined'
-        WHEN _copy > 1 THEN 'duplicate'
-        ELSE 'clean'
-    END AS _state,
+SELECT *, copy_reason(_reason, _copy, _content, _first_content, 'conflicting_duplicate:user_id') AS reason,
+       copy_state(_reason, _copy, _content, _first_content) AS _state
 FROM ranked;
 
 DELETE FROM users;
@@ -35,13 +26,7 @@ INSERT INTO users
 SELECT user_id, segment, region, created_at, coalesce(age_verified, false)
 FROM clean_stage WHERE _state = 'clean';
 
--- for clean/accounting, which runs next
-CREATE OR REPLACE TEMP VIEW clean_rejected AS
-SELECT s.reason, s._file, s._row, r._raw
-FROM clean_stage s JOIN src_users r ON r._file = s._file AND r._row = s._row
-WHERE s._state = 'quarantined';
+-- for clean/accounting, which runs next: the raw rows and the outcomes
+CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_users;
 
-CREATE OR REPLACE TEMP TABLE clean_outcomes AS
-SELECT outcome, count(*) AS rows FROM (
-    SELECT _state AS outcome FROM clean_stage
-) GROUP BY outcome;
+CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;
