@@ -17,26 +17,21 @@ dropping YAML files into ``$RECSYS_POLICY_DIR/comparison/`` (same name replaces)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from recsys_assets.policies.base import Policy, PolicyError
 from recsys_assets.policies.samplers import SamplerPolicy
-from recsys_assets.policies.weights import PolicyError, parse_policy_file
 
 POSITION_HANDLING = ("none", "examination", "ipw", "lambdarank_position", "lambdarank")
 
 
-class ComparisonArm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ComparisonArm(Policy):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    description: str = ""
     negatives: list[str | dict[str, Any]] = Field(min_length=1)
     weights: Literal["equal", "labels"] = "equal"
     position_handling: Literal["none", "examination", "ipw", "lambdarank_position", "lambdarank"] = "none"
-    content_hash: str = Field(default="", exclude=True)
 
     @field_validator("negatives")
     @classmethod
@@ -64,10 +59,3 @@ class ComparisonArm(BaseModel):
                 out.append(SamplerPolicy.model_validate({"name": f"{self.name}#{i}", "kind": "ranking"} | item))
         return out
 
-    @property
-    def version(self) -> str:
-        return f"{self.name}@{self.content_hash}"
-
-
-def parse_comparison_arm(path: Path) -> ComparisonArm:
-    return parse_policy_file(path, ComparisonArm)

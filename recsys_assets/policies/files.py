@@ -7,11 +7,15 @@ name as a packaged one replaces it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from recsys_assets.config import load_settings
 from recsys_assets.policies.arms import ComparisonArm
+from recsys_assets.policies.base import Policy, PolicyError
 from recsys_assets.policies.samplers import SamplerPolicy
-from recsys_assets.policies.weights import PolicyError, PolicyModel, WeightPolicy, parse_policy_file
+from recsys_assets.policies.weights import WeightPolicy
+
+P = TypeVar("P", bound=Policy)
 
 #: the packaged policies (this folder's subfolders)
 PACKAGED_POLICY_DIR = Path(__file__).resolve().parent
@@ -29,9 +33,9 @@ def policy_files(kind: str) -> list[Path]:
     return [p for d in policy_dirs(kind) for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))]
 
 
-def _by_name(kind: str, model: type[PolicyModel]) -> dict[str, PolicyModel]:
+def _by_name(kind: str, model: type[P]) -> dict[str, P]:
     """Every policy of a folder by name: packaged first, then the user's (same name replaces)."""
-    return {p.name: p for p in (parse_policy_file(path, model) for path in policy_files(kind))}
+    return {p.name: p for p in (model.from_file(path) for path in policy_files(kind))}
 
 
 def weight_policies() -> dict[str, WeightPolicy]:

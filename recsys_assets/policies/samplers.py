@@ -1,17 +1,14 @@
-"""Sampler policies: typed model of the YAML files in ``policies/samplers/``.
-
-A policy is a product decision, so it is declared, versioned and measured: its version is
-``name@<hash of the file's content>``, stored on every negative row and every model.
-"""
+"""Sampler policies: typed model of the YAML files in ``policies/samplers/``; the version
+(``name@<content hash>``) is stored on every negative row and every model."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recsys_assets.policies.weights import NEGATIVE_TYPES, parse_policy_file
+from recsys_assets.policies.base import Policy, vocabulary
+from recsys_assets.policies.weights import NEGATIVE_TYPES
 
 RETRIEVAL_SOURCES = ("uniform", "popularity", "same_category", "exposed_no_click", "hard")
 FILTERS = ("eligible_at_request_time", "visible_to_user", "not_known_positive", "not_same_dedup_group",
@@ -38,50 +35,22 @@ class DriftSpec(BaseModel):
         return self
 
 
-class SamplerPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
+class SamplerPolicy(Policy):
     kind: Literal["ranking", "retrieval"]
-    description: str = ""
     seed: int = 0
-    filters: list[str] = Field(default_factory=list)
+    filters: Annotated[list[str], vocabulary(FILTERS, "filter(s)")] = Field(default_factory=list)
     drift: DriftSpec = DriftSpec()
     # ranking
-    negative_types: list[str] = Field(default_factory=lambda: list(NEGATIVE_TYPES))
+    negative_types: Annotated[list[str], vocabulary(NEGATIVE_TYPES, "negative type(s)")] = Field(
+        default_factory=lambda: list(NEGATIVE_TYPES))
     requests: Literal["with_click", "all"] = "with_click"
     max_negatives_per_positive: int | None = Field(default=None, ge=1)
     # retrieval
     negatives_per_positive: int = Field(default=0, ge=0, le=1000)
     alpha: float = Field(default=0.75, ge=0, le=2)
-    mix: dict[str, SourceSpec] = Field(default_factory=dict)
+    mix: Annotated[dict[str, SourceSpec], vocabulary(RETRIEVAL_SOURCES, "source(s)")] = Field(default_factory=dict)
     hard_top_k: int = Field(default=10, ge=1)
     oversample: int = Field(default=4, ge=1, le=50)
-    content_hash: str = Field(default="", exclude=True)
-
-    @field_validator("filters")
-    @classmethod
-    def _filters(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(FILTERS))
-        if unknown:
-            raise ValueError(f"unknown filter(s) {unknown}; known: {list(FILTERS)}")
-        return value
-
-    @field_validator("negative_types")
-    @classmethod
-    def _types(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(NEGATIVE_TYPES))
-        if unknown:
-            raise ValueError(f"unknown negative type(s) {unknown}; known: {list(NEGATIVE_TYPES)}")
-        return value
-
-    @field_validator("mix")
-    @classmethod
-    def _mix(cls, value: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
-        unknown = sorted(set(value) - set(RETRIEVAL_SOURCES))
-        if unknown:
-            raise ValueError(f"unknown source(s) {unknown}; known: {list(RETRIEVAL_SOURCES)}")
-        return value
 
     @model_validator(mode="after")
     def _kind_rules(self) -> SamplerPolicy:
@@ -96,10 +65,6 @@ class SamplerPolicy(BaseModel):
         elif self.mix:
             raise ValueError("a ranking policy takes its negatives from ctr_labels; 'mix' is for retrieval policies")
         return self
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}@{self.content_hash}"
 
     def source_counts(self) -> dict[str, int]:
         """Negatives per positive from each source, summing exactly to negatives_per_positive
@@ -142,6 +107,3 @@ class SamplerPolicy(BaseModel):
             "f_blocked": "not_policy_blocked" in self.filters,
         }
 
-
-def parse_sampler_policy(path: Path) -> SamplerPolicy:
-    return parse_policy_file(path, SamplerPolicy)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PolicyModel = TypeVar("PolicyModel", bound=BaseModel)
+from recsys_assets.policies.base import Policy, vocabulary
 
 NEGATIVE_TYPES = ("explicit_hide", "skip_above", "below_last_click", "exposed_no_click", "never_visible")
 NO_MAX_POSITION = 1_000_000
-
-
-class PolicyError(ValueError):
-    """A policy file that cannot be used; the message names the file and the rule."""
 
 
 class PositionFactor(BaseModel):
@@ -37,27 +30,19 @@ class RepeatExposure(BaseModel):
     factor: float = Field(default=1.0, ge=0)
 
 
-class WeightPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
-    description: str = ""
+class WeightPolicy(Policy):
     positive_weight: float = Field(default=1.0, gt=0)
-    negative_types: dict[str, float]
+    negative_types: Annotated[dict[str, float], vocabulary(NEGATIVE_TYPES, "negative type(s)")]
     never_visible: Literal["zero_weight", "exclude"] = "zero_weight"
     min_visible_ms: int = Field(default=1, ge=0)
     visibility_unknown_factor: float = Field(default=1.0, ge=0)
     position_factors: list[PositionFactor] = Field(min_length=1)
     below_last_click: BelowLastClick = BelowLastClick()
     repeat_exposure: RepeatExposure = RepeatExposure()
-    content_hash: str = Field(default="", exclude=True)
 
     @field_validator("negative_types")
     @classmethod
     def _types(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(NEGATIVE_TYPES))
-        if unknown:
-            raise ValueError(f"unknown negative type(s) {unknown}; known: {list(NEGATIVE_TYPES)}")
         missing = sorted(set(NEGATIVE_TYPES) - set(value))
         if missing:
             raise ValueError(f"missing weight for negative type(s) {missing}")
@@ -73,10 +58,6 @@ class WeightPolicy(BaseModel):
         if maxes[-1] != NO_MAX_POSITION:
             raise ValueError("the last position_factors bucket must have max_position: null (covers every position)")
         return self
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}@{self.content_hash}"
 
     def sql_params(self) -> dict[str, object]:
         """Bound parameters of the label SQL."""
@@ -100,35 +81,3 @@ class WeightPolicy(BaseModel):
             "weight_policy": self.version,
         }
 
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def parse_policy_file(path: Path, model: type[PolicyModel]) -> PolicyModel:
-    """A YAML policy file as a typed model with its content hash; a PolicyError names the
-    file and the rule otherwise. Shared by weight, sampler and comparison policies."""
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PolicyError(f"{path}: expected a mapping at the top level")
-    try:
-        policy = model.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(f"{path}: {_explain(exc)}") from exc
-    return policy.model_copy(update={"content_hash": content_hash(text)})
-
-
-def parse_weight_policy(path: Path) -> WeightPolicy:
-    return parse_policy_file(path, WeightPolicy)
-
-
-def _explain(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)

@@ -19,9 +19,9 @@ from logbuilder import T0, at, write_table
 from scenarios import DEFAULT_RETRIEVAL, broken_retrieval_policy_run, write_policy
 
 from recsys_assets.config import PipelineConfig
+from recsys_assets.policies.base import PolicyError
 from recsys_assets.policies.files import sampler_policy
-from recsys_assets.policies.samplers import parse_sampler_policy
-from recsys_assets.policies.weights import PolicyError
+from recsys_assets.policies.samplers import SamplerPolicy
 
 D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
 
@@ -45,7 +45,7 @@ D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
 def test_bad_policy_files_fail_with_file_and_rule(tmp_path, edit, message):
     path = write_policy(tmp_path, DEFAULT_RETRIEVAL.replace(*edit))
     with pytest.raises(PolicyError) as err:
-        parse_sampler_policy(path)
+        SamplerPolicy.from_file(path)
     assert str(path) in str(err.value) and message in str(err.value)
 
 

@@ -493,20 +493,20 @@ def test_the_recommendation_says_when_a_difference_is_not_significant():
     (("name: exposed-only-ipw", "name: exposed only"), "name"),
 ])
 def test_bad_comparison_arms_fail_with_file_and_rule(tmp_path, edit, message):
-    from recsys_assets.policies.arms import parse_comparison_arm
-    from recsys_assets.policies.weights import PolicyError
+    from recsys_assets.policies.arms import ComparisonArm
+    from recsys_assets.policies.base import PolicyError
 
     path = tmp_path / "arm.yaml"
     path.write_text(USER_ARM.replace(*edit))
     with pytest.raises(PolicyError) as err:
-        parse_comparison_arm(path)
+        ComparisonArm.from_file(path)
     assert str(path) in str(err.value) and message in str(err.value)
 
 
 def test_an_arm_naming_a_missing_sampler_policy_says_which():
     from recsys_assets.policies.arms import ComparisonArm
+    from recsys_assets.policies.base import PolicyError
     from recsys_assets.policies.files import sampler_policies
-    from recsys_assets.policies.weights import PolicyError
 
     arm = ComparisonArm(name="typo", negatives=["ranking-defualt"])
     with pytest.raises(PolicyError, match="comparison arm 'typo': no sampler policy named 'ranking-defualt'"):
