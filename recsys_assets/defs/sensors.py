@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.alerts import Alert, deliver, webhook_url
@@ -19,8 +18,18 @@ from recsys_assets.defs.schedules import daily_job, train_job
 from recsys_assets.policies.files import sampler_policy
 from recsys_assets.warehouse.resource import WarehouseLockTimeout, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
+from recsys_assets.warehouse.tables import missing_tables
 
 SENSOR_LOCK_TIMEOUT = 20.0
+
+
+def _not_built(con, *tables: str) -> dg.SkipReason | None:
+    """A skip with its reason while the warehouse lacks what a sensor reads (a fresh home)."""
+    missing = missing_tables(con, tables)
+    if missing:
+        return dg.SkipReason(f"nothing to watch yet: no {', '.join(missing)} table (run `recsys run` or "
+                             "materialize the assets from the UI)")
+    return None
 
 
 @dg.sensor(job=daily_job, minimum_interval_seconds=600, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -28,6 +37,8 @@ SENSOR_LOCK_TIMEOUT = 20.0
 def late_arrivals_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     try:
         with warehouse.get_connection(SENSOR_LOCK_TIMEOUT) as con:
+            if skip := _not_built(con, "raw_logs", "row_accounting"):
+                return skip
             stale = query_dicts(con, "checks/stale_partitions")
     except WarehouseLockTimeout:
         return dg.SkipReason("warehouse busy; trying again next tick")
@@ -43,6 +54,8 @@ def sampler_change_sensor(context: dg.SensorEvaluationContext, warehouse: Wareho
     version = sampler_policy(pipeline.ranking_sampler, "ranking").version
     try:
         with warehouse.get_connection(SENSOR_LOCK_TIMEOUT) as con:
+            if skip := _not_built(con, "model_registry", "ranking_negatives"):
+                return skip
             state = query_dicts(con, "checks/sampler_versions", {"sampler_version": version, "eval_days": pipeline.eval_days})
     except WarehouseLockTimeout:
         return dg.SkipReason("warehouse busy; trying again next tick")
@@ -70,10 +83,9 @@ def _partition_of(instance: dg.DagsterInstance, record) -> str | None:
 def _alerts_since(instance: dg.DagsterInstance, check_keys, after_id: int) -> list[Alert]:
     alerts = []
     for key in check_keys:
-        records = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=200, status={AssetCheckExecutionRecordStatus.FAILED})
-        for record in records:
-            if record.id <= after_id or record.event is None:
+        for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=500):
+            # newest first; FAILED = the evaluation did not pass (either severity)
+            if record.id <= after_id or record.event is None or record.status.value != "FAILED":
                 continue
             evaluation = record.event.dagster_event.event_specific_data
             alerts.append(Alert(

@@ -31,6 +31,12 @@ def all_tables() -> list[str]:
     return sorted(p.stem for p in (SQL_DIR / "schema").glob("*.sql"))
 
 
+def missing_tables(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> list[str]:
+    """The ones of ``tables`` the warehouse does not have yet (nothing built them)."""
+    present = {r[0] for r in execute(con, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
+    return [t for t in tables if t not in present]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> list[str]:
     """Create missing tables; recreate tables whose DDL changed. Returns the recreated ones."""
     tables = all_tables() if tables is None else list(tables)
@@ -40,9 +46,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
         want = ddl_hash(table)
         found = execute(con, "SELECT ddl_hash FROM _schema_versions WHERE table_name = ?", [table])
         row = found[0] if found else None
-        exists = execute(
-            con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
-        )[0][0]
+        exists = not missing_tables(con, [table])
         if exists and row is not None and row[0] == want:
             continue
         execute(con, "BEGIN TRANSACTION")

@@ -40,8 +40,8 @@ def test_a_run_prints_a_progress_bar_and_a_summary_not_the_event_log(quiet_run, 
     assert len(lines) <= 60, "\n".join(lines)
     assert not [line for line in lines if DAGSTER_EVENT_LINE.search(line)]
     out = quiet_run.stdout
-    assert re.search(r"^\d+/\d+ runs succeeded in [\d.]+ s over 4 daily partitions", out, re.M)
-    assert re.search(r"^checks: \d+ passed, \d+ warned, 0 failed$", out, re.M)
+    assert re.search(r"^\d+/\d+ runs succeeded in [\d.]+ s over 4 daily partitions", out, re.MULTILINE)
+    assert re.search(r"^checks: \d+ passed, \d+ warned, 0 failed$", out, re.MULTILINE)
     assert re.search(r"truth_ndcg@10 on the held-out days: model [\d.]+, naive [\d.]+", out)
     assert f"report   {home / 'reports' / 'latest.html'}" in out
     assert "recsys run [" in quiet_run.stderr and quiet_run.stderr.rstrip().endswith("done")

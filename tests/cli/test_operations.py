@@ -123,6 +123,17 @@ def test_automation_follows_a_rebuilt_partition_downstream_within_the_late_windo
 # ------------------------------------------------------------------ late arrivals
 
 
+def test_on_a_fresh_home_the_warehouse_sensors_skip_with_a_reason(home):
+    from recsys_assets.defs.sensors import sampler_change_sensor
+
+    settings = load_settings()
+    resources = {"warehouse": warehouse_from_settings(settings), "pipeline": settings.pipeline}
+    late = late_arrivals_sensor(dg.build_sensor_context(resources=resources))
+    retrain = sampler_change_sensor(dg.build_sensor_context(resources=resources))
+    assert isinstance(late, dg.SkipReason) and "no raw_logs, row_accounting table" in late.skip_message
+    assert isinstance(retrain, dg.SkipReason) and "no model_registry, ranking_negatives table" in retrain.skip_message
+
+
 def test_late_rows_in_the_logs_trigger_a_rebuild_of_their_day(home):
     logs = home / "logs"
     minimal_logs(logs)
