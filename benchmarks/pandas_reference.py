@@ -1,7 +1,7 @@
 """CTR labelling and request-level negatives in pandas, written the way a competent user
 would (merge_asof for crediting unattributed clicks, groupby for the per-request rules),
 as the baseline of the pipeline benchmark. Same inputs and semantics as
-``sql/labels/ctr_labels.sql`` and ``sql/negatives/ranking_*.sql`` with the default
+``sql/labels/ctr_labels/build.sql`` and ``sql/negatives/ranking_negatives/`` with the default
 policies; the benchmark checks that both produce identical rows.
 """
 

@@ -118,7 +118,7 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         from recsys_assets.assets.snapshots import build_impression_context
         from recsys_assets.warehouse.tables import write_atomically
 
-        write_atomically(con, "snapshots/item_state", {})
+        write_atomically(con, "snapshots/item_state/build", {})
         build_impression_context(con, pipeline, key)
         out["rows"] = rows("impression_context")
     elif stage == "ctr_labels":

@@ -1,6 +1,6 @@
 """Clean layer: validated, deduplicated, traffic-classified tables, one daily partition at a time.
 
-Each asset runs ``sql/clean/<asset>.sql`` in one transaction (delete the partition, insert
+Each asset runs ``sql/clean/<asset>/build.sql`` in one transaction (delete the partition, insert
 the new rows, write its quarantine rows and its row accounting). Metadata shows the
 accounting, which adds up exactly: input = clean + filtered + quarantined + duplicates.
 """
@@ -23,18 +23,18 @@ from .sources import raw_logs
 DAILY = daily_partitions()
 ACCOUNTING_OUTCOMES = ("clean", "filtered", "quarantined", "duplicate")
 #: the quarantine and row-accounting writes every clean table's SQL ends with
-CLEAN_ACCOUNTING = "clean/accounting"
+CLEAN_ACCOUNTING = "clean/row_accounting/build"
 
 
 def accounting_metadata(con, table: str, day: object | None) -> dict[str, Any]:
     """Row accounting and quarantine reasons of one table partition (day None = unpartitioned)."""
-    rows = query_dicts(con, "metadata/row_accounting", {"table": table, "day": day})
+    rows = query_dicts(con, "clean/row_accounting/metadata", {"table": table, "day": day})
     counts = {r["outcome"]: int(r["rows"]) for r in rows}
     meta: dict[str, Any] = {f"rows/{o}": counts.get(o, 0) for o in ACCOUNTING_OUTCOMES}
     meta["rows/output"] = counts.get("clean", 0) + counts.get("filtered", 0)
     meta["dagster/row_count"] = meta["rows/output"]
     meta["rows/input"] = sum(counts.get(o, 0) for o in ACCOUNTING_OUTCOMES)
-    reasons = query_dicts(con, "metadata/quarantine_reasons", {"table": table, "day": day})
+    reasons = query_dicts(con, "clean/quarantine/metadata", {"table": table, "day": day})
     if reasons:
         lines = ["| reason | rows |", "|---|---:|"] + [f"| {r['reason']} | {r['rows']} |" for r in reasons]
         meta["quarantine_reasons"] = dg.MetadataValue.md("\n".join(lines))
@@ -54,9 +54,9 @@ def build_clean_partition(con, logs_dir, pipeline: PipelineConfig, table: str, p
     params = clean_params(partition_key, pipeline)
     ensure_schema(con)
     register_partition_sources(con, logs_dir, params["day"])
-    write_atomically(con, [f"clean/{table}", CLEAN_ACCOUNTING], params | {"table": table})
+    write_atomically(con, [f"clean/{table}/build", CLEAN_ACCOUNTING], params | {"table": table})
     meta = accounting_metadata(con, table, params["day"])
-    for row in query_dicts(con, f"metadata/{table}", {"day": params["day"]}):
+    for row in query_dicts(con, f"clean/{table}/metadata", {"day": params["day"]}):
         meta |= {k: v for k, v in row.items() if v is not None}
     return meta
 
@@ -65,9 +65,9 @@ def build_clean_table(con, logs_dir, table: str) -> dict[str, Any]:
     """Rebuild an unpartitioned clean table (items, users, outages); returns its metadata."""
     ensure_schema(con)
     register_table_sources(con, logs_dir, table)
-    write_atomically(con, [f"clean/{table}", CLEAN_ACCOUNTING], {"day": None, "table": table})
+    write_atomically(con, [f"clean/{table}/build", CLEAN_ACCOUNTING], {"day": None, "table": table})
     meta = accounting_metadata(con, table, None)
-    for row in query_dicts(con, f"metadata/{table}", {}):
+    for row in query_dicts(con, f"clean/{table}/metadata", {}):
         meta |= {k: v for k, v in row.items() if v is not None}
     return meta
 
@@ -87,7 +87,7 @@ def _clean_table(warehouse: WarehouseResource, table: str) -> dg.MaterializeResu
 
 
 def _code_version(table: str) -> str:
-    return sql_code_version(f"clean/{table}", CLEAN_ACCOUNTING, f"metadata/{table}", "sources/placed",
+    return sql_code_version(f"clean/{table}/build", CLEAN_ACCOUNTING, f"clean/{table}/metadata", "sources/raw_logs/placed",
                             tables=[table, "quarantine", "row_accounting"])
 
 

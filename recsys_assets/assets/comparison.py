@@ -70,10 +70,10 @@ def arm_negatives(con, pipeline: PipelineConfig, arm: ComparisonArm, days: list[
     samplers = arm.samplers(by_name)
     for day in days:
         day_params = negative_params(day.isoformat(), pipeline)
-        run_sql(con, "negatives/known_positives", day_params)  # the day's, whatever the policy
+        run_sql(con, "negatives/ranking_negatives/known_positives", day_params)  # the day's, whatever the policy
         for policy in samplers:
-            run_sql(con, "negatives/ranking_candidates", day_params | policy.ranking_params())
-            parts.append(arrow_query(con, "model/comparison_negatives"))
+            run_sql(con, "negatives/ranking_negatives/candidates", day_params | policy.ranking_params())
+            parts.append(arrow_query(con, "model/sampler_comparison/negatives"))
     keys = pa.concat_arrays([_keys(t).combine_chunks() for t in parts]) if parts else pa.array([], pa.string())
     return pc.unique(keys)
 
@@ -99,7 +99,7 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
     valid, ev = training_set(valid_rows, spec, curve), training_set(eval_rows, spec, curve)
     train_keys = _keys(train_rows)
     train_labels = column(train_rows, "label")
-    head = arrow_query(con, "model/head_items", {"first_day": split.train[0], "last_day": split.train[-1],
+    head = arrow_query(con, "model/sampler_comparison/head_items", {"first_day": split.train[0], "last_day": split.train[-1],
                                                   "head_share": pipeline.compare_head_share}).column("item_id")
     is_tail = ~pc.is_in(eval_rows.column("item_id"), value_set=head).to_numpy(zero_copy_only=False)
     starts = np.concatenate([[0], np.cumsum(ev.group)[:-1]])
@@ -163,15 +163,15 @@ def _metadata(comparison: Comparison, split, seconds: dict[str, float], training
 def latest_comparison(con) -> list[dict[str, Any]]:
     """Rows of the latest comparison, best arm first (what `recsys compare` prints)."""
     ensure_schema(con, ["sampler_comparison"])
-    return query_dicts(con, "metadata/latest_comparison")
+    return query_dicts(con, "model/sampler_comparison/latest")
 
 
 def _code_version() -> str:
     pipeline = load_settings().pipeline  # the feature set and LightGBM settings every arm trains with
     files = "".join(p.read_text() for p in policy_files("comparison")) + pipeline.ranker_exclude_features + \
         str(ranker_config(pipeline))
-    return sql_code_version("model/comparison_negatives", "negatives/ranking_candidates", "model/head_items",
-                            "model/ranker_rows", tables=["sampler_comparison"]) + "-" + \
+    return sql_code_version("model/sampler_comparison/negatives", "negatives/ranking_negatives/candidates", "model/sampler_comparison/head_items",
+                            "model/ctr_ranker/ranker_rows", tables=["sampler_comparison"]) + "-" + \
         hashlib.sha256(files.encode()).hexdigest()[:8]
 
 

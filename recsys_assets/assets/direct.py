@@ -59,7 +59,7 @@ def build_labels_layer(con, days: list[dt.date], pipeline: PipelineConfig, timer
     from recsys_assets.policies.files import weight_policy
 
     keys = [d.isoformat() for d in days]
-    timer("item_state", lambda: write_atomically(con, "snapshots/item_state", {}))
+    timer("item_state", lambda: write_atomically(con, "snapshots/item_state/build", {}))
     timer("impression_context", lambda: [build_impression_context(con, pipeline, k) for k in keys])
     weights = weight_policy(pipeline.weight_policy).sql_params()
     timer("ctr_labels", lambda: [build_labels(con, "ctr_labels", "ctr", pipeline, k, weights) for k in keys])

@@ -37,7 +37,7 @@ def label_params(partition_key: str, pipeline: PipelineConfig, con=None) -> dict
         "return_window_days": pipeline.return_window_days,
     }
     if con is not None:
-        cutoff = query_dicts(con, "metadata/label_cutoff")[0]["label_cutoff"]
+        cutoff = query_dicts(con, "labels/label_cutoff")[0]["label_cutoff"]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         params["label_cutoff"] = min(cutoff, now) if cutoff is not None else params["start"]
     return params
@@ -45,10 +45,10 @@ def label_params(partition_key: str, pipeline: PipelineConfig, con=None) -> dict
 
 def _metadata(con, table: str, task: str, day: dt.date) -> dict[str, Any]:
     meta: dict[str, Any] = {}
-    for row in query_dicts(con, f"metadata/{table}", {"day": day}):
+    for row in query_dicts(con, f"labels/{table}/metadata", {"day": day}):
         meta |= {k: v for k, v in row.items() if v is not None}
     meta["dagster/row_count"] = meta.get("rows", 0)
-    excluded = query_dicts(con, "metadata/label_exclusions", {"day": day, "task": task})
+    excluded = query_dicts(con, "labels/label_exclusions/metadata", {"day": day, "task": task})
     meta["excluded/total"] = sum(int(r["rows"]) for r in excluded)
     for r in excluded:
         meta[f"excluded/{r['reason']}"] = int(r["rows"])
@@ -60,7 +60,7 @@ def build_labels(con, table: str, task: str, pipeline: PipelineConfig, partition
     """Rebuild one partition of a label table; returns its metadata."""
     ensure_schema(con)
     params = label_params(partition_key, pipeline, con) | (extra or {})
-    write_atomically(con, f"labels/{table}", params)
+    write_atomically(con, f"labels/{table}/build", params)
     meta = _metadata(con, table, task, params["day"])
     if "label_cutoff" in params:
         meta["label_cutoff"] = params["label_cutoff"].isoformat()
@@ -74,7 +74,7 @@ def _weights_for(pipeline: PipelineConfig):
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("labels/ctr_labels", "metadata/ctr_labels", tables=["ctr_labels", "label_exclusions"])
+    code_version=sql_code_version("labels/ctr_labels/build", "labels/ctr_labels/metadata", tables=["ctr_labels", "label_exclusions"])
     + "-" + _WEIGHTS.content_hash,
     deps=[
         impression_context, outages, candidates,
@@ -95,7 +95,7 @@ def ctr_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS + _PIPELINE.conversion_window_days),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("labels/conversion_labels", "metadata/conversion_labels", tables=["conversion_labels"]),
+    code_version=sql_code_version("labels/conversion_labels/build", "labels/conversion_labels/metadata", tables=["conversion_labels"]),
     deps=[
         ctr_labels, impression_context, items, outages,
         dg.AssetDep(events, partition_mapping=window(0, _PIPELINE.conversion_window_days + 1)),
@@ -112,7 +112,7 @@ def conversion_labels(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("labels/hide_labels", "metadata/hide_labels", tables=["hide_labels"]),
+    code_version=sql_code_version("labels/hide_labels/build", "labels/hide_labels/metadata", tables=["hide_labels"]),
     deps=[ctr_labels, impression_context, outages, dg.AssetDep(events, partition_mapping=window(-1, 1))],
     description="Hide labels on visible valid impressions: hidden within the click window.",
 )
@@ -125,7 +125,7 @@ def hide_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS + _PIPELINE.return_window_days),
     group_name="labels", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("labels/return_labels", "metadata/return_labels", tables=["return_labels"]),
+    code_version=sql_code_version("labels/return_labels/build", "labels/return_labels/metadata", tables=["return_labels"]),
     deps=[outages, dg.AssetDep(events, partition_mapping=window(0, _PIPELINE.return_window_days + 1))],
     description="Return labels on purchases: returned within the window (a post-conversion negative).",
 )
@@ -139,16 +139,16 @@ def return_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 @dg.asset(
     automation_condition=follow_upstream(),
     group_name="labels", pool=WAREHOUSE_POOL, kinds={"duckdb"},
-    code_version=sql_code_version("labels/multitask_labels", "metadata/multitask_labels"),
+    code_version=sql_code_version("labels/multitask_labels/build", "labels/multitask_labels/metadata"),
     deps=[ctr_labels, conversion_labels, hide_labels, return_labels],
     description="A view with every task's label, weight and mask per impression, for multi-task training.",
 )
 def multitask_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         ensure_schema(con)
-        run_sql(con, "labels/multitask_labels")
+        run_sql(con, "labels/multitask_labels/build")
         meta: dict[str, Any] = {}
-        for row in query_dicts(con, "metadata/multitask_labels"):
+        for row in query_dicts(con, "labels/multitask_labels/metadata"):
             meta |= {k: v for k, v in row.items() if v is not None}
     meta["dagster/row_count"] = meta.get("rows", 0)
     return dg.MaterializeResult(metadata=meta)

@@ -35,8 +35,8 @@ def build_sampler_metrics(con, logs_dir, pipeline: PipelineConfig, partition_key
     params = day_bounds(partition_key) | {"popularity_days": pipeline.popularity_days}
     ensure_schema(con)
     has_truth = register_truth(con, logs_dir)
-    write_atomically(con, "metrics/sampler_metrics", params)
-    rows = query_dicts(con, "metadata/sampler_metrics", {"day": params["day"]})
+    write_atomically(con, "metrics/sampler_metrics/build", params)
+    rows = query_dicts(con, "metrics/sampler_metrics/metadata", {"day": params["day"]})
     meta: dict[str, Any] = {"truth_available": has_truth}
     lines = ["| sampler | metric | key | value |", "|---|---|---|---:|"]
     for r in rows:
@@ -63,7 +63,7 @@ def build_sampler_metrics(con, logs_dir, pipeline: PipelineConfig, partition_key
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="metrics", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("metrics/sampler_metrics", "metadata/sampler_metrics", tables=["sampler_metrics"]),
+    code_version=sql_code_version("metrics/sampler_metrics/build", "metrics/sampler_metrics/metadata", tables=["sampler_metrics"]),
     deps=[ranking_negatives, retrieval_negatives, impression_context, ctr_labels],
     description="Per day and sampler: negatives per positive, source/type, category, popularity, item-age, segment and "
     "surface mixes, weight quantiles, filter rates, shortfall and (simulated logs) a false-negative estimate.",

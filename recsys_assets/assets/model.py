@@ -51,7 +51,7 @@ class TemporalSplit:
 
 
 def temporal_split(con, pipeline: PipelineConfig) -> TemporalSplit:
-    days = [r["day"] for r in query_dicts(con, "metadata/label_days")]
+    days = [r["day"] for r in query_dicts(con, "model/ctr_ranker/label_days")]
     return TemporalSplit(days, pipeline.eval_days)
 
 
@@ -67,7 +67,7 @@ def ranker_config(pipeline: PipelineConfig, **overrides: Any) -> RankerConfig:
 
 
 def load_curve(con) -> Curve:
-    rows = query_dicts(con, "metadata/position_bias_used")
+    rows = query_dicts(con, "model/ctr_ranker/position_bias_used")
     if not rows:
         raise ValueError("no position-bias curve: materialize position_bias first")
     return Curve(rows[0]["method"], np.array([r["theta"] for r in rows]))
@@ -77,7 +77,7 @@ def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, An
     ensure_schema(con)
     split = temporal_split(con, pipeline)
     first, last = split.train[0], split.valid  # evaluation days never inform training
-    table = arrow_query(con, "model/position_bias_rows", {"first_day": first, "last_day": last})
+    table = arrow_query(con, "model/position_bias/rows", {"first_day": first, "last_day": last})
     curves, chosen, info = estimate_curves(
         positions=column(table, "position", np.int64), clicks=column(table, "label"),
         visible_ms=column(table, "visible_ms"), exploration=column(table, "is_exploration", bool),
@@ -121,7 +121,7 @@ def _true_curve(con, logs_dir) -> np.ndarray | None:
 
 @dg.asset(
     group_name="model", pool=WAREHOUSE_POOL, kinds={"duckdb", "numpy"},
-    code_version=sql_code_version("model/position_bias_rows", tables=["position_bias"]),
+    code_version=sql_code_version("model/position_bias/rows", tables=["position_bias"]),
     deps=[ctr_labels, impression_context],
     description="Examination probability by position: from randomized exploration traffic, and from a click model "
     "that needs no randomization (EM); the ranker uses the exploration fit when its shape holds.",
@@ -164,7 +164,7 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
                    release_features=True)
     train_seconds = time.perf_counter() - t0 - load_seconds
     last_trained = split.valid if refit_rows is not None else split.train[-1]  # the refit also learned the validation day
-    lineage = query_dicts(con, "model/training_lineage", {"first_day": split.train[0], "last_day": last_trained})[0]
+    lineage = query_dicts(con, "model/ctr_ranker/lineage", {"first_day": split.train[0], "last_day": last_trained})[0]
     fingerprint = hashlib.sha256(
         f"{lineage['negatives_fingerprint']}:{lineage['labels_fingerprint']}:{config}".encode()).hexdigest()[:16]
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -213,7 +213,7 @@ def _ranker_code_version() -> str:
     weights = weight_policy(_PIPELINE.weight_policy)
     features = hashlib.sha256(json.dumps([NUMERIC, CATEGORICAL, _PIPELINE.ranker_exclude_features,
                                           str(ranker_config(_PIPELINE))]).encode()).hexdigest()[:8]
-    return f"{sql_code_version('model/ranker_rows', 'model/training_lineage', tables=['ctr_ranker'])}-{features}-" \
+    return f"{sql_code_version('model/ctr_ranker/ranker_rows', 'model/ctr_ranker/lineage', tables=['ctr_ranker'])}-{features}-" \
            f"{policy.content_hash}-{weights.content_hash}"
 
 
@@ -234,7 +234,7 @@ def ctr_ranker(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
 
 
 def latest_model(con) -> dict[str, Any]:
-    rows = query_dicts(con, "metadata/latest_model")
+    rows = query_dicts(con, "model/model_registry/latest")
     if not rows:
         raise ValueError("no trained model: materialize ctr_ranker first")
     return rows[0]
@@ -302,7 +302,7 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
 
 @dg.asset(
     group_name="model", pool=WAREHOUSE_POOL, kinds={"lightgbm", "scikit-learn"},
-    code_version=sql_code_version("model/ranker_rows", tables=["ranker_evaluation"]),
+    code_version=sql_code_version("model/ctr_ranker/ranker_rows", tables=["ranker_evaluation"]),
     deps=[ctr_ranker],
     description="The latest ranker on the held-out days: AUC, log loss, NDCG@5/10, reliability and ECE by position "
     "bucket and segment, IPS/SNIPS on exploration traffic, and on simulated logs NDCG@10 against the truth next to "
@@ -324,7 +324,7 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
     split = temporal_split(con, pipeline)
     policy = sampler_policy(pipeline.ranking_sampler, "ranking")
     metrics = {f"{r['variant']}/{r['metric']}": r["value"]
-               for r in query_dicts(con, "metadata/evaluation_headline", {"model_id": model["model_id"]})}
+               for r in query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model["model_id"]})}
     info = json.loads(model["config"])
     row = {
         "model_id": model["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
@@ -341,7 +341,7 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
     meta = {k: v for k, v in row.items() if k not in ("metrics", "registered_at")}
     meta["model_path"] = dg.MetadataValue.path(row["model_path"])
     meta |= {k: round(float(v), 5) for k, v in metrics.items() if v is not None and np.isfinite(v)}
-    meta["models_registered"] = int(query_dicts(con, "metadata/registry_size")[0]["models"])
+    meta["models_registered"] = int(query_dicts(con, "model/model_registry/metadata")[0]["models"])
     return {k: v for k, v in meta.items() if v is not None}
 
 

@@ -36,7 +36,7 @@ def negative_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, A
 
 def _draws_metadata(con, sampler: str, day) -> dict[str, Any]:
     meta: dict[str, Any] = {}
-    for r in query_dicts(con, "metadata/sampler_draws", {"day": day, "sampler": sampler}):
+    for r in query_dicts(con, "negatives/sampler_draws/metadata", {"day": day, "sampler": sampler}):
         meta[f"draws/{r['outcome']}"] = int(r["rows"])
     return meta
 
@@ -46,11 +46,11 @@ def build_ranking_negatives(con, pipeline: PipelineConfig, partition_key: str, p
     params = negative_params(partition_key, pipeline) | policy.ranking_params()
     ensure_schema(con)
     t0 = time.perf_counter()
-    run_sql(con, "negatives/known_positives", params)
-    run_sql(con, "negatives/ranking_candidates", params)
-    write_atomically(con, "negatives/ranking_negatives", params)
+    run_sql(con, "negatives/ranking_negatives/known_positives", params)
+    run_sql(con, "negatives/ranking_negatives/candidates", params)
+    write_atomically(con, "negatives/ranking_negatives/build", params)
     seconds = time.perf_counter() - t0
-    meta = {k: v for r in query_dicts(con, "metadata/ranking_negatives", {"day": params["day"]}) for k, v in r.items()}
+    meta = {k: v for r in query_dicts(con, "negatives/ranking_negatives/metadata", {"day": params["day"]}) for k, v in r.items()}
     meta |= _draws_metadata(con, "ranking", params["day"])
     meta["negatives_per_positive"] = round(meta["rows"] / meta["positives"], 3) if meta.get("positives") else 0.0
     meta["negatives_per_second"] = round(meta["rows"] / seconds) if seconds > 0 else 0
@@ -64,10 +64,10 @@ def build_retrieval_negatives(con, pipeline: PipelineConfig, partition_key: str,
     params = negative_params(partition_key, pipeline) | policy.retrieval_params()
     ensure_schema(con)
     t0 = time.perf_counter()
-    run_sql(con, "negatives/known_positives", params)
-    write_atomically(con, "negatives/retrieval_negatives", params)
+    run_sql(con, "negatives/ranking_negatives/known_positives", params)
+    write_atomically(con, "negatives/retrieval_negatives/build", params)
     seconds = time.perf_counter() - t0
-    meta = {k: v for r in query_dicts(con, "metadata/retrieval_negatives", {"day": params["day"]}) for k, v in r.items()}
+    meta = {k: v for r in query_dicts(con, "negatives/retrieval_negatives/metadata", {"day": params["day"]}) for k, v in r.items()}
     meta |= _draws_metadata(con, "retrieval", params["day"])
     meta["negatives_per_second"] = round(meta["rows"] / seconds) if seconds > 0 else 0
     meta["sampler_version"] = policy.version
@@ -82,8 +82,8 @@ _RETRIEVAL = sampler_policy(_PIPELINE.retrieval_sampler, "retrieval")
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="negatives", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("negatives/known_positives", "negatives/ranking_candidates", "negatives/ranking_negatives",
-                                  "metadata/ranking_negatives", tables=["ranking_negatives"])
+    code_version=sql_code_version("negatives/ranking_negatives/known_positives", "negatives/ranking_negatives/candidates", "negatives/ranking_negatives/build",
+                                  "negatives/ranking_negatives/metadata", tables=["ranking_negatives"])
     + "-" + _RANKING.content_hash,
     deps=[ctr_labels, impression_context, dg.AssetDep(events, partition_mapping=window(-_PIPELINE.history_days - 1, 1))],
     description="Request-level negatives for the ranker: typed, weighted no-clicks of clicked requests, by sampler policy.",
@@ -99,8 +99,8 @@ def ranking_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="negatives", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("negatives/known_positives", "negatives/retrieval_negatives",
-                                  "metadata/retrieval_negatives", tables=["retrieval_negatives", "sampler_draws"])
+    code_version=sql_code_version("negatives/ranking_negatives/known_positives", "negatives/retrieval_negatives/build",
+                                  "negatives/retrieval_negatives/metadata", tables=["retrieval_negatives", "sampler_draws"])
     + "-" + _RETRIEVAL.content_hash,
     deps=[ctr_labels, impression_context, item_state, users, candidates,
           dg.AssetDep(events, partition_mapping=window(-max(_PIPELINE.history_days, _PIPELINE.popularity_days) - 1, 1))],

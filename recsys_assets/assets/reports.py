@@ -21,9 +21,9 @@ def write_report(con) -> str:
 
 @dg.asset(
     group_name="reports", pool=WAREHOUSE_POOL, kinds={"html"},
-    code_version=sql_code_version("report/model_comparison", "report/reliability", "report/ctr_by_position",
-                                  "report/position_bias", "report/negative_mix", "report/sampler_scalars",
-                                  "report/label_exclusions", "report/row_accounting", "metadata/latest_comparison"),
+    code_version=sql_code_version("reports/report/model_comparison", "reports/report/reliability", "reports/report/ctr_by_position",
+                                  "reports/report/position_bias", "reports/report/negative_mix", "reports/report/sampler_scalars",
+                                  "reports/report/label_exclusions", "reports/report/row_accounting", "model/sampler_comparison/latest"),
     deps=[model_registry, sampler_metrics, sampler_comparison],
     description="An HTML report under RECSYS_HOME/reports/: model comparison, reliability, CTR and examination by "
     "position, negative mix and sampler metrics by day, exclusions and row accounting.",

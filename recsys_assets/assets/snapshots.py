@@ -33,14 +33,14 @@ def _rows_meta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @dg.asset(
     automation_condition=follow_upstream(),
     group_name="snapshots", pool=WAREHOUSE_POOL, deps=[items], kinds={"duckdb"},
-    code_version=sql_code_version("snapshots/item_state", "metadata/item_state", tables=["item_state"]),
+    code_version=sql_code_version("snapshots/item_state/build", "snapshots/item_state/metadata", tables=["item_state"]),
     description="Item state as bitemporal SCD intervals [valid_from, valid_to): what was known about each item when.",
 )
 def item_state(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         ensure_schema(con)
-        write_atomically(con, "snapshots/item_state", {})
-        meta = _rows_meta(query_dicts(con, "metadata/item_state"))
+        write_atomically(con, "snapshots/item_state/build", {})
+        meta = _rows_meta(query_dicts(con, "snapshots/item_state/metadata"))
     meta["dagster/row_count"] = meta.get("intervals", 0)
     return dg.MaterializeResult(metadata=meta)
 
@@ -62,7 +62,7 @@ def context_chunks(con, day: object, chunk_rows: int | None = None) -> list[tupl
     every rowid (the first starts at 0, the last ends at ALL_KEYS' end), so no row is missed
     even if the table changed since the sizes were read: the slices are only sizes."""
     chunk_rows = chunk_rows or CONTEXT_CHUNK_ROWS
-    (row,) = query_dicts(con, "metadata/impression_rowids", {"day": day})
+    (row,) = query_dicts(con, "snapshots/impression_context/rowids", {"day": day})
     if not row["n"] or row["n"] <= chunk_rows:
         return list(ALL_KEYS)
     lo, hi = int(row["lo"]), int(row["hi"]) + 1
@@ -75,14 +75,14 @@ def context_chunks(con, day: object, chunk_rows: int | None = None) -> list[tupl
 def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) -> dict[str, Any]:
     params = context_params(partition_key, pipeline)
     ensure_schema(con)
-    write_atomically(con, "snapshots/impression_context", params, context_chunks(con, params["day"]))
-    return _rows_meta(query_dicts(con, "metadata/impression_context", {"day": params["day"]}))
+    write_atomically(con, "snapshots/impression_context/build", params, context_chunks(con, params["day"]))
+    return _rows_meta(query_dicts(con, "snapshots/impression_context/metadata", {"day": params["day"]}))
 
 
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("snapshots/impression_context", "metadata/impression_context", "metadata/impression_rowids",
+    code_version=sql_code_version("snapshots/impression_context/build", "snapshots/impression_context/metadata", "snapshots/impression_context/rowids",
                                   tables=["impression_context"]),
     deps=[
         item_state, users,

@@ -87,7 +87,7 @@ def ensure_simulated_logs(out: Path, config, force: bool, log) -> dict[str, Any]
 @dg.asset(
     group_name="sources",
     pool=WAREHOUSE_POOL,
-    code_version=sql_code_version("sources/placed", "sources/raw_logs", tables=["raw_logs", "quarantine", "row_accounting"]),
+    code_version=sql_code_version("sources/raw_logs/placed", "sources/raw_logs/build", tables=["raw_logs", "quarantine", "row_accounting"]),
     kinds={"duckdb", "parquet"},
     description="Logs in the input contract (RECSYS_LOGS, else the simulator), checked file by file, with an inventory of rows per table, file and day.",
 )
@@ -112,11 +112,11 @@ def build_raw_logs(con, settings, log=None) -> dict[str, Any]:
         for w in inventory.warnings:
             log.warning(str(w))
     register_sources(con, inventory)  # raises ContractError listing every problem
-    run_sql(con, "sources/placed")
-    write_atomically(con, "sources/raw_logs", {
+    run_sql(con, "sources/raw_logs/placed")
+    write_atomically(con, "sources/raw_logs/build", {
         "max_ts": now + FUTURE_TOLERANCE, "range_start": settings.start_date, "range_end": range_end,
     })
-    rows = query_dicts(con, "metadata/raw_logs", {"range_start": settings.start_date, "range_end": range_end})
+    rows = query_dicts(con, "sources/raw_logs/metadata", {"range_start": settings.start_date, "range_end": range_end})
     meta: dict[str, Any] = {}
     by_table = {r["source_table"]: r for r in rows}
     for table, tf in inventory.tables.items():

@@ -78,7 +78,7 @@ retrieval_invariants = _invariant_checks(negatives.retrieval_negatives, "retriev
 def drift_result(con, policy: SamplerPolicy, sampler: str, day, check_name: str,
                  popularity_days: int = 7) -> dg.AssetCheckResult:
     """Compare one day's distributions with the trailing baseline; the message says what moved."""
-    complete = query_dicts(con, "metadata/history_complete_from", {"popularity_days": popularity_days})
+    complete = query_dicts(con, "checks/history_complete_from", {"popularity_days": popularity_days})
     complete_from = complete[0]["day"] if complete else day
     rows = query_dicts(con, "checks/sampler_drift", {"sampler": sampler, "day": day, "history_complete_from": complete_from,
                                                       "baseline_days": policy.drift.baseline_days})
@@ -128,7 +128,7 @@ def sampler_drift(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
     day = run_partition(context)
     with warehouse.get_connection() as con:
         if day is None:  # launched on its own: check the latest day with metrics
-            latest = query_dicts(con, "metadata/latest_metrics_day")
+            latest = query_dicts(con, "checks/latest_metrics_day")
             day = latest[0]["day"] if latest else None
         for sampler, name in (("ranking", RANKING_SAMPLER_DRIFT), ("retrieval", RETRIEVAL_SAMPLER_DRIFT)):
             yield drift_result(con, _policy(pipeline, sampler), sampler, day, name, pipeline.popularity_days)

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from recsys_assets.config import Settings, SettingsError, export_settings, load_settings
@@ -164,7 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     selection = None
     if args.select:
         try:
-            selection = set(dg.AssetSelection.from_string(args.select).resolve(defs.resolve_asset_graph()))
+            with warnings.catch_warnings():  # Dagster's own parser of `group:` selections warns of its beta parameter
+                warnings.simplefilter("ignore", dg.BetaWarning)
+                selection = set(dg.AssetSelection.from_string(args.select).resolve(defs.resolve_asset_graph()))
         except Exception as exc:  # noqa: BLE001 - a bad selection string is a usage error
             raise UsageError(f"--select {args.select!r}: {exc}") from None
         if not selection:
@@ -208,7 +211,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     con = duckdb.connect(str(load_settings().warehouse), read_only=True)
     try:
-        rows = query_dicts(con, "metadata/latest_comparison")
+        rows = query_dicts(con, "model/sampler_comparison/latest")
     finally:
         con.close()
     columns, table = display_rows(rows)

@@ -56,9 +56,9 @@ def _print_warehouse(settings: Settings) -> None:
         counts = [(t, con.table(t).aggregate("count(*)").fetchall()[0][0]) for t in all_tables() if t in existing]
         print(_wrap("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts)))
         if "ctr_ranker" in existing and "ranker_evaluation" in existing:
-            model = [r["model_id"] for r in query_dicts(con, "metadata/latest_model")]
+            model = [r["model_id"] for r in query_dicts(con, "model/model_registry/latest")]
             if model:
-                rows = query_dicts(con, "metadata/evaluation_headline", {"model_id": model[0]})
+                rows = query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model[0]})
                 values = {(r["variant"], r["metric"]): r["value"] for r in rows}
                 metric = next((m for m in HEADLINE if ("model", m) in values), None)
                 if metric:

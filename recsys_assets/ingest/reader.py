@@ -161,13 +161,13 @@ def register_partition_sources(con: duckdb.DuckDBPyConnection, root: Path, day: 
     The file list comes from the ``raw_logs`` inventory; unpartitioned tables (items,
     users, outages) are not registered here.
     """
-    rows = query_dicts(con, "metadata/partition_files", {"day": day})
+    rows = query_dicts(con, "sources/raw_logs/partition_files", {"day": day})
     files: dict[str, list[Path]] = {}
     for r in rows:
         files.setdefault(r["source_table"], []).append(Path(r["file"]))
     inventory = inspect_logs(con, root, files)
     register_sources(con, inventory)
-    run_sql(con, "sources/placed")
+    run_sql(con, "sources/raw_logs/placed")
     return inventory
 
 

@@ -1,4 +1,4 @@
-"""From the warehouse to LightGBM: rows of ``sql/model/ranker_rows.sql`` as Arrow, encoded;
+"""From the warehouse to LightGBM: rows of ``sql/model/ctr_ranker/ranker_rows.sql`` as Arrow, encoded;
 or, for the large training sets, streamed through a spill file into a preallocated matrix."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SPOOL_COMPRESSION = "lz4"
 
 def load_rows(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, last_day: dt.date) -> pa.Table:
     """Ranker rows of the days [first_day, last_day] (``truth_attractiveness`` must be registered)."""
-    return arrow_query(con, "model/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day})
+    return arrow_query(con, "model/ctr_ranker/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day})
 
 
 def column(table: pa.Table, name: str, dtype=np.float64) -> np.ndarray:
@@ -78,7 +78,7 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
     with tempfile.TemporaryDirectory(prefix="ranker-rows-", dir=_spool_dir(con)) as tmp:
         path = Path(tmp) / "rows.arrows"
         n = 0
-        reader = arrow_batches(con, "model/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day},
+        reader = arrow_batches(con, "model/ctr_ranker/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day},
                                batch_rows)
         try:
             with pa.OSFile(str(path), "wb") as sink, \

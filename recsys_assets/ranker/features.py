@@ -1,6 +1,6 @@
 """The ranker's features and their encoding, recorded in a feature spec saved with the model.
 
-Rows come from ``sql/model/ranker_rows.sql`` as Arrow; numeric features go to a float32
+Rows come from ``sql/model/ctr_ranker/ranker_rows.sql`` as Arrow; numeric features go to a float32
 matrix as they are (NaN = missing), categorical ones to integer codes from the spec's
 category lists (unknown or missing = NaN, which LightGBM treats as missing). Position is
 never a feature.

@@ -36,7 +36,7 @@ def _cell(v) -> str:
 
 
 def _comparison_section(con) -> str:
-    rows = query_dicts(con, "metadata/latest_comparison")
+    rows = query_dicts(con, "model/sampler_comparison/latest")
     if not rows:
         return "<h2>Sampler comparison</h2><p>not run yet (materialize <code>sampler_comparison</code>)</p>"
     primary = rows[0]["primary_metric"]
@@ -51,7 +51,7 @@ def _comparison_section(con) -> str:
 
 def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None = None) -> Path:
     sections: list[str] = []
-    comparison = query_dicts(con, "report/model_comparison")
+    comparison = query_dicts(con, "reports/report/model_comparison")
     by_variant: dict[str, dict[str, float]] = defaultdict(dict)
     for r in comparison:
         by_variant[r["variant"]][r["metric"]] = r["value"]
@@ -63,23 +63,23 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
     key = "truth_ndcg@10" if "truth_ndcg@10" in shown else "ndcg@10"
     charts = [bar_chart(f"{key} by variant", variants, {key: [by_variant[v].get(key) for v in variants]}, key)]
     bins = defaultdict(list)
-    for r in query_dicts(con, "report/reliability"):
+    for r in query_dicts(con, "reports/report/reliability"):
         bins[r["variant"]].append((r["predicted"], r["observed"], r["rows"]))
     charts.append(reliability_chart("Reliability: observed vs predicted CTR", dict(bins), "predicted CTR", "observed CTR"))
     sections.append("<div class='grid'>" + "".join(charts) + "</div>")
 
     sections.append(_comparison_section(con))
 
-    ctr = query_dicts(con, "report/ctr_by_position")
+    ctr = query_dicts(con, "reports/report/ctr_by_position")
     curves = defaultdict(list)
-    for r in query_dicts(con, "report/position_bias"):
+    for r in query_dicts(con, "reports/report/position_bias"):
         curves[r["method"]].append((r["position"], r["theta"]))
     sections.append("<h2>Position</h2><div class='grid'>"
                     + line_chart("Observed CTR by position", {"CTR": [(r["position"], r["ctr"]) for r in ctr]}, "position", "CTR")
                     + examination_chart("Examination curve (relative to position 1)", dict(curves), "position", "examination")
                     + "</div>")
 
-    mix = query_dicts(con, "report/negative_mix")
+    mix = query_dicts(con, "reports/report/negative_mix")
     charts = []
     for sampler in sorted({r["sampler"] for r in mix}):
         rows = [r for r in mix if r["sampler"] == sampler]
@@ -91,7 +91,7 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
                                 x_label="day (MM-DD)"))
     if not charts:
         charts.append(bar_chart("Negative mix by day", [], {}))
-    scalars = query_dicts(con, "report/sampler_scalars")
+    scalars = query_dicts(con, "reports/report/sampler_scalars")
     # counts (negatives per positive) and rates (0..1) on separate charts: one axis would flatten the rates
     lines: dict[bool, dict[str, list]] = {True: defaultdict(list), False: defaultdict(list)}
     day_index = {d: i for i, d in enumerate(sorted({str(r["day"]) for r in scalars}))}
@@ -104,8 +104,8 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
                              day_labels))
     sections.append("<h2>Negatives</h2><div class='grid'>" + "".join(charts) + "</div>")
 
-    exclusions = query_dicts(con, "report/label_exclusions")
-    accounting = query_dicts(con, "report/row_accounting")
+    exclusions = query_dicts(con, "reports/report/label_exclusions")
+    accounting = query_dicts(con, "reports/report/row_accounting")
     sections.append("<h2>Data quality</h2>" + _table(exclusions, ["task", "reason", "rows"])
                     + _table(accounting, ["source_table", "outcome", "rows"]))
 

@@ -1,9 +1,10 @@
 """Warehouse conventions: table DDL, atomic partition writes, metadata reads.
 
-Every asset owns one table (same name as the asset and as its SQL file). A partition
-write runs the asset's SQL file inside one transaction: the file deletes the partition's
-rows and inserts the new ones, so a re-run replaces the partition and a crash leaves the
-previous state. Table DDL lives in ``sql/schema/<table>.sql``; its hash is recorded, and
+Every asset owns one table and one SQL folder, both named after it: ``sql/<group>/<asset>/``
+holds ``schema.sql`` (the DDL), ``build.sql`` (the partition write) and ``metadata.sql``. A
+partition write runs ``build.sql`` inside one transaction: it deletes the partition's rows
+and inserts the new ones, so a re-run replaces the partition and a crash leaves the
+previous state. The DDL's hash is recorded, and
 a table whose DDL changed is recreated empty (its asset's code version changes too, so
 Dagster shows every downstream partition as needing a rebuild).
 """
@@ -22,13 +23,21 @@ from recsys_assets.warehouse.sql import ALL_KEYS, SQL_DIR, execute, run_sql
 
 
 @functools.cache
+def schema_files() -> dict[str, str]:
+    """Every warehouse table and its DDL file: ``sql/<group>/<table>/schema.sql`` (the folder
+    is named after the table, and after the asset that writes it where there is one)."""
+    return {p.parent.name: f"{p.parent.parent.name}/{p.parent.name}/schema"
+            for p in sorted(SQL_DIR.glob("*/*/schema.sql"))}
+
+
+@functools.cache
 def ddl_hash(table: str) -> str:
-    text = (SQL_DIR / "schema" / f"{table}.sql").read_text()
+    text = (SQL_DIR / f"{schema_files()[table]}.sql").read_text()
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def all_tables() -> list[str]:
-    return sorted(p.stem for p in (SQL_DIR / "schema").glob("*.sql"))
+    return sorted(schema_files())
 
 
 def missing_tables(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> list[str]:
@@ -54,7 +63,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
             if exists and (row is None or row[0] != want):
                 execute(con, f'DROP TABLE "{table}"')  # name comes from the fixed list of asset tables
                 recreated.append(table)
-            run_sql(con, f"schema/{table}")
+            run_sql(con, schema_files()[table])
             execute(con, "INSERT OR REPLACE INTO _schema_versions VALUES (?, ?)", [table, want])
             execute(con, "COMMIT")
         except BaseException:

@@ -253,7 +253,7 @@ def test_multitask_view_masks_each_task(tmp_path):
 
     events = [click("i1"), click("i1", kind="purchase", minutes=10)]
     con = build(tmp_path, requests=REQ, impressions=slate(n=2), events=events)
-    run_sql(con, "labels/multitask_labels")
+    run_sql(con, "labels/multitask_labels/build")
     got = {r["item_id"]: r for r in rows(con, "SELECT * FROM multitask_labels")}
     assert got["i1"]["ctr_label"] == 1 and got["i1"]["conversion_label"] == 1 and got["i1"]["conversion_mask"]
     assert got["i2"]["ctr_label"] == 0 and not got["i2"]["conversion_mask"] and got["i2"]["hide_mask"]

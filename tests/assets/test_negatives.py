@@ -283,12 +283,12 @@ seed: 1
     # inject the bug: the sampler's SQL loses its known-positive filter, so u1's earlier click on x becomes a negative
     from recsys_assets.warehouse import sql as sql_module
 
-    statements = list(sql_module.load_sql("negatives/retrieval_negatives"))
+    statements = list(sql_module.load_sql("negatives/retrieval_negatives/build"))
     sabotaged = tuple(st.replace("WHEN $f_known_positive AND kp.item_id IS NOT NULL THEN 'not_known_positive'", "WHEN false THEN 'x'")
                       for st in statements)
     assert sabotaged != tuple(statements)
     monkeypatch.setattr(sql_module, "load_sql", lambda name, _orig=sql_module.load_sql: sabotaged
-                        if name == "negatives/retrieval_negatives" else _orig(name))
+                        if name == "negatives/retrieval_negatives/build" else _orig(name))
     (result,) = materialize(["ranking_negatives", "retrieval_negatives", "sampler_metrics"], ["2026-01-05"],
                             raise_on_error=False, retrieval_sampler="careless")
     checks = _check_evaluations(result)

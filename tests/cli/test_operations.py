@@ -287,7 +287,7 @@ CRASH_DAYS = [dt.date(2026, 1, 5), dt.date(2026, 1, 6), dt.date(2026, 1, 7)]
 def _fingerprints(path: Path, tables: list[str]) -> dict[str, tuple]:
     con = connect(str(path))
     try:
-        # table names come from sql/schema (warehouse.all_tables()), never from input
+        # table names come from the sql/<group>/<table>/schema.sql files (all_tables()), never from input
         return {t: con.execute(f"SELECT count(*), sum(hash({t})) FROM {t}").fetchone() for t in tables}
     finally:
         con.close()
@@ -305,7 +305,7 @@ def test_a_run_killed_mid_write_then_rerun_leaves_exactly_the_clean_data(home):
     command = [sys.executable, str(TESTS / "support" / "crash_child.py"), "run", "--select", DAILY_LAYERS]
     victim = CRASH_DAYS[1].isoformat()
 
-    crashed = subprocess.run(command, env={**env, "CRASH_AT": f"labels/ctr_labels@{victim}"}, capture_output=True, check=False,
+    crashed = subprocess.run(command, env={**env, "CRASH_AT": f"labels/ctr_labels/build@{victim}"}, capture_output=True, check=False,
                              text=True, timeout=600)
     assert crashed.returncode == -9, crashed.stderr[-2000:]
     warehouse = load_settings().warehouse

@@ -212,7 +212,7 @@ def open_sql(name: str) -> str:
 
 def test_the_reliability_query_derives_equal_count_bin_rows():
     con = _warehouse()
-    rows = con.execute("SELECT variant, bin, \"rows\" FROM (" + open_sql("report/reliability") + ")").fetchall()
+    rows = con.execute("SELECT variant, bin, \"rows\" FROM (" + open_sql("reports/report/reliability") + ")").fetchall()
     model = [n for v, _, n in rows if v == "model"]
     assert model == [101, 101, 101] + [100] * 7  # numpy array_split of 1003 rows into 10 bins
     assert sum(model) == 1003

@@ -1,7 +1,7 @@
 """`recsys run` in a child process that can SIGKILL itself in the middle of a partition write.
 
 Usage: python tests/support/crash_child.py run [recsys run options]
-With CRASH_AT=<sql name>@<day> (e.g. ``labels/ctr_labels@2026-01-06``) the process kills
+With CRASH_AT=<sql name>@<day> (e.g. ``labels/ctr_labels/build@2026-01-06``) the process kills
 itself with SIGKILL right after that partition's statements ran inside their transaction
 and before the COMMIT: the hardest moment to die. Used by test_operations.py.
 """

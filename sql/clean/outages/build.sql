@@ -22,7 +22,7 @@ DELETE FROM outages;
 INSERT INTO outages
 SELECT start_ts, end_ts, surface, event_types FROM clean_stage WHERE _state = 'clean';
 
--- for clean/accounting, which runs next: the raw rows and the outcomes
+-- for clean/row_accounting/build.sql, which runs next: the raw rows and the outcomes
 CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_outages;
 
 CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;

@@ -72,7 +72,7 @@ SELECT
 FROM clean_stage
 WHERE _state = 'kept';
 
--- for clean/accounting, which runs next: the raw rows and the outcomes
+-- for clean/row_accounting/build.sql, which runs next: the raw rows and the outcomes
 CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_requests;
 
 CREATE OR REPLACE TEMP TABLE clean_outcomes AS

@@ -7,7 +7,7 @@
 -- becomes known (lead); the interval carries the state then in force: the arg-max of
 -- (vf, ra) over the versions known so far, and first_seen, the earliest vf known so far.
 -- A lookup is an equality + range join: item_id = x AND valid_from <= T AND T < valid_to.
--- Ties: (item_id, vf, ra) is unique after cleaning (sql/clean/items.sql); versions that
+-- Ties: (item_id, vf, ra) is unique after cleaning (sql/clean/items/build.sql); versions that
 -- become known at the same instant are walked in (vf, ra) order, so only the last one's
 -- interval is non-empty and the state is their arg-max.
 DELETE FROM item_state;

@@ -60,7 +60,7 @@ WHERE c._reason IS NULL;
 
 DROP MACRO TABLE checked_candidates;
 
--- for clean/accounting, which runs next: the raw rows and the outcomes
+-- for clean/row_accounting/build.sql, which runs next: the raw rows and the outcomes
 CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_candidates;
 
 -- clean or filtered (by its request's traffic) once written, else quarantined or duplicate as staged

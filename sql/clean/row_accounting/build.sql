@@ -1,6 +1,6 @@
--- The accounting of one clean table's write, shared by every file in sql/clean/ and run in the
--- same transaction right after it. $table names the table, $day its partition (NULL for the
--- unpartitioned tables). The table's own file leaves:
+-- The accounting of one clean table's write: every clean asset runs this file in the same
+-- transaction right after its own build.sql. $table names the table, $day its partition
+-- (NULL for the unpartitioned tables). The table's own file leaves:
 --   clean_stage     its staged rows (freed here with the other two: temporary tables live in
 --                   memory and spill at scale, so that the next write does not stack on them);
 --   clean_source    the input rows as read (_file, _row, _raw): the raw JSON is built for the

@@ -45,7 +45,7 @@ SELECT item_id, valid_from, _recorded_at, category, subcategory, brand, price, c
 FROM clean_stage
 WHERE _state = 'clean';
 
--- for clean/accounting, which runs next: the raw rows and the outcomes
+-- for clean/row_accounting/build.sql, which runs next: the raw rows and the outcomes
 CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_items;
 
 CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;

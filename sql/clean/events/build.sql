@@ -61,7 +61,7 @@ SELECT $day, event_id, ts_corrected, ts, type, item_id, user_id, request_id, req
 FROM clean_stage
 WHERE _state IN ('clean', 'filtered');
 
--- for clean/accounting, which runs next: the raw rows and the outcomes
+-- for clean/row_accounting/build.sql, which runs next: the raw rows and the outcomes
 CREATE OR REPLACE TEMP VIEW clean_source AS SELECT _file, _row, _raw FROM src_events;
 
 CREATE OR REPLACE TEMP TABLE clean_outcomes AS SELECT _state AS outcome, count(*) AS rows FROM clean_stage GROUP BY _state;
