@@ -61,7 +61,8 @@ class PipelineConfig(dg.ConfigurableResource):
     ranker_use_weights: bool = Field(
         default=False, description="train on the label weights (measured worse with `examination`: the loss already "
         "discounts low positions)")
-    ranker_threads: int = Field(default=0, ge=0, description="LightGBM threads; 0 = LightGBM's default")
+    ranker_threads: int = Field(
+        default=0, ge=0, description="cores for the LightGBM fits; 0 = all (up to 8). Independent fits (baselines, comparison arms) run side by side, as many as cores")
     ranker_learning_rate: float = Field(default=0.1, gt=0, description="LightGBM learning rate")
     ranker_num_leaves: int = Field(default=7, ge=2, description="LightGBM leaves per tree")
     ranker_max_rounds: int = Field(

@@ -6,9 +6,11 @@ same held-out days as ``ctr_ranker``. Only the training rows (which shown non-cl
 negatives), their weights and the position handling differ.
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
@@ -26,7 +28,7 @@ from recsys_assets.policies.files import comparison_arms, policy_files, sampler_
 from recsys_assets.ranker.comparison import Comparison, compare, evaluate_arm, markdown_table
 from recsys_assets.ranker.dataset import column, load_rows, training_set
 from recsys_assets.ranker.features import FeatureSpec, group_sizes
-from recsys_assets.ranker.training import Progress, train
+from recsys_assets.ranker.training import Progress, RankerConfig, TrainingSet, run_fits, train
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import arrow_query, query_dicts, run_sql
@@ -107,25 +109,48 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None
     propensity = column(eval_rows, "propensity")
 
-    evaluations, seconds = [], {}
-    for i, arm in enumerate(arms, 1):
-        t0 = time.perf_counter()
-        negatives = arm_negatives(con, pipeline, arm, split.train, by_name)
-        is_negative = pc.is_in(train_keys, value_set=negatives).to_numpy(zero_copy_only=False) & (train_labels == 0)
-        mask = (train_labels > 0) | is_negative
-        rows = train_rows.filter(pa.array(mask))
-        config = ranker_config(pipeline, position_handling=arm.position_handling, use_weights=arm.weights == "labels",
-                               training_rows="all_shown")
-        if log:
-            log(f"arm {i}/{len(arms)} {arm.name}: {rows.num_rows} rows ({int(is_negative.sum())} negatives), "
-                f"{arm.position_handling}, {arm.weights} weights")
-        model = train(config, training_set(rows, spec, curve), valid, categorical, spec.names, progress=log, label=arm.name)
-        scores = model.score(ev.X)
+    # the training rows encoded once; an arm's rows are a subset of them (the same values as
+    # encoding the arm's rows alone: the encoding is row by row)
+    full = training_set(train_rows, spec, curve)
+    owner = np.repeat(np.arange(len(full.group)), full.group)
+    # each arm's negatives by SQL on the one warehouse connection, here; its fit starts on
+    # another thread as soon as they are known, while the next arm's are selected
+    plans, seconds = [], {}
+
+    def fit(arm: ComparisonArm, config: RankerConfig, mask: np.ndarray) -> Callable[[int], tuple[np.ndarray, np.ndarray, float]]:
+        def run(threads: int) -> tuple[np.ndarray, np.ndarray, float]:
+            t0 = time.perf_counter()
+            sizes = np.bincount(owner[mask], minlength=len(full.group))
+            rows = TrainingSet(X=full.X[mask], label=full.label[mask], weight=full.weight[mask],
+                               position=full.position[mask], group=sizes[sizes > 0], theta=full.theta[mask])
+            model = train(dataclasses.replace(config, threads=threads), rows, valid, categorical, spec.names,
+                          progress=log, label=arm.name, release_features=True)
+            scores = model.score(ev.X)
+            return scores, model.click_probability(ev.X, ev.theta, score=scores), time.perf_counter() - t0
+        return run
+
+    def fits() -> Iterator[Callable[[int], tuple[np.ndarray, np.ndarray, float]]]:
+        for i, arm in enumerate(arms, 1):
+            t0 = time.perf_counter()
+            negatives = arm_negatives(con, pipeline, arm, split.train, by_name)
+            is_negative = pc.is_in(train_keys, value_set=negatives).to_numpy(zero_copy_only=False) & (train_labels == 0)
+            mask = (train_labels > 0) | is_negative
+            config = ranker_config(pipeline, position_handling=arm.position_handling,
+                                   use_weights=arm.weights == "labels", training_rows="all_shown")
+            if log:
+                log(f"arm {i}/{len(arms)} {arm.name}: {int(mask.sum())} rows ({int(is_negative.sum())} negatives), "
+                    f"{arm.position_handling}, {arm.weights} weights")
+            plans.append((arm, mask, int(is_negative.sum())))
+            seconds[arm.name] = time.perf_counter() - t0
+            yield fit(arm, config, mask)
+
+    fitted = run_fits(fits(), pipeline.ranker_threads, count=len(arms))
+    evaluations = []
+    for (arm, mask, negatives), (scores, probs, fit_seconds) in zip(plans, fitted, strict=True):
         evaluations.append(evaluate_arm(
-            arm.name, arm.description, arm.version, rows.num_rows, int(is_negative.sum()), scores,
-            model.click_probability(ev.X, ev.theta, score=scores), ev.label, ev.group, ev.position, exploration_groups, propensity,
-            is_tail, truth, seed))
-        seconds[arm.name] = time.perf_counter() - t0
+            arm.name, arm.description, arm.version, int(mask.sum()), negatives, scores, probs, ev.label, ev.group,
+            ev.position, exploration_groups, propensity, is_tail, truth, seed))
+        seconds[arm.name] += fit_seconds
     comparison = compare(evaluations, seed)
     _write(con, comparison, split)
     return comparison, _metadata(comparison, split, seconds, len(group_sizes(train_rows.column("request_id"))))

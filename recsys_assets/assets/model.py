@@ -5,6 +5,7 @@ evaluation, the day before them validates (early stopping) and calibrates, the d
 before that train. Nothing is ever fitted on an evaluation day.
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -23,7 +24,7 @@ from recsys_assets.ranker.dataset import column, load_rows, stream_training_set,
 from recsys_assets.ranker.evaluation import evaluate_variants
 from recsys_assets.ranker.features import CATEGORICAL, NUMERIC
 from recsys_assets.ranker.position_bias import Curve, estimate_curves
-from recsys_assets.ranker.training import Progress, RankerConfig, train, train_on_truth
+from recsys_assets.ranker.training import Progress, RankerConfig, run_fits, train, train_on_truth
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import arrow_query, execute, query_dicts
@@ -259,13 +260,12 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     # baselines, trained on the same days with the same hyperparameters
     base_config = ranker_config(pipeline)
     naive_rows, _ = stream_training_set(con, "all_shown", split.train[0], split.train[-1], curve, spec=spec)
+    naive_config = RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
+                                   "use_weights": False})
     # with refit, every model is fitted again on the training days + the validation day
-    naive = train(RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
-                                  "use_weights": False}),
-                  naive_rows, va, categorical, spec.names, progress=log, label="naive baseline", refit_rows=va,
-                  release_features=True)
-    scores["naive"] = naive.score(ev.X)
-    probs["naive"] = naive.click_probability(ev.X, ev.theta, score=scores["naive"])
+    fits = [lambda threads: train(dataclasses.replace(naive_config, threads=threads), naive_rows, va, categorical,
+                                  spec.names, progress=log, label="naive baseline", refit_rows=va,
+                                  release_features=True)]
     if has_truth:
         source = "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown"
         truth_train, _ = stream_training_set(con, source, split.train[0], split.train[-1], curve, spec=spec,
@@ -275,8 +275,15 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
         if base_config.refit:
             truth_refit, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec,
                                                  label_column="truth_attractiveness")
-        scores["ceiling"] = train_on_truth(base_config, truth_train, truth_valid, categorical, progress=log,
-                                           refit_rows=truth_refit).score(ev.X)
+        fits.append(lambda threads: train_on_truth(dataclasses.replace(base_config, threads=threads), truth_train,
+                                                   truth_valid, categorical, progress=log, refit_rows=truth_refit))
+    # the two baselines side by side, on the cores between them (the rows are all loaded first:
+    # the warehouse connection serves one thread)
+    naive, *ceiling = run_fits(fits, base_config.threads)
+    scores["naive"] = naive.score(ev.X)
+    probs["naive"] = naive.click_probability(ev.X, ev.theta, score=scores["naive"])
+    if ceiling:
+        scores["ceiling"] = ceiling[0].score(ev.X)
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None
     results, tables = evaluate_variants(
         scores=scores, probs=probs, clicks=ev.label, positions=ev.position, groups=ev.group,
