@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export RECSYS_HOME ?= $(CURDIR)/.recsys
 export DAGSTER_HOME ?= $(RECSYS_HOME)/dagster
 
-.PHONY: setup run test test-browser browser-deps bench bench-smoke dev check lint clean
+.PHONY: setup run test test-browser browser-deps bench bench-smoke bench-demo dev check lint clean
 
 setup: $(VENV)/.installed ## create the virtualenv and install the project with its dev tools
 
@@ -31,6 +31,9 @@ bench: setup ## pipeline benchmark: 1M requests x 30 impressions against the cop
 
 bench-smoke: setup ## the pipeline benchmark at 1% scale
 	$(BIN)/python -m benchmarks.pipeline --scale 0.01 --pandas-rows 100000
+
+bench-demo: setup ## the default demo (`recsys run`) in a fresh home: wall time by stage, truth NDCG@10 of every model
+	$(BIN)/python -m benchmarks.demo
 
 test-browser: setup ## drive the Dagster UI (`dg dev`) in headless Chromium; needs `make browser-deps`
 	$(BIN)/python -m pytest -m browser tests/browser -v
