@@ -42,3 +42,29 @@ def test_every_sql_name_in_the_code_is_a_file():
                                 r"/[a-z_]+(?:/[a-z_]+)?)[\"']", path.read_text()))
     assert len(named) > 40
     assert not [name for name in named if not (SQL_DIR / f"{name}.sql").is_file()]
+
+
+def test_the_direct_builders_cover_the_graph_and_take_its_order():
+    """`assets/direct.py` (validate, benchmarks, fast tests) has a builder for every asset a
+    Dagster run is not needed for, of the right kind, and runs them in the graph's order."""
+    from recsys_assets.assets.direct import (
+        DAGSTER_ONLY,
+        DAILY_BUILDERS,
+        TABLE_BUILDERS,
+        build_groups,
+        connect,
+        graph_order,
+    )
+
+    kinds = {name: partitioned for name, _, partitioned in graph_order()}
+    assert set(kinds) == set(DAILY_BUILDERS) | set(TABLE_BUILDERS) | DAGSTER_ONLY
+    assert all(kinds[name] for name in DAILY_BUILDERS) and not any(kinds[name] for name in TABLE_BUILDERS)
+    called: list[str] = []
+    build_groups(connect(), None, [], None, {group for _, group, _ in graph_order()},
+                 timer=lambda name, _build: called.append(name))  # records the order, builds nothing
+    assert set(called) == set(kinds) - DAGSTER_ONLY
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        if key.to_user_string() in called:
+            parents = {p.to_user_string() for p in graph.get(key).parent_keys} & set(called)
+            assert all(called.index(p) < called.index(key.to_user_string()) for p in parents), key

@@ -1,23 +1,29 @@
-"""Build the warehouse layers without Dagster, on any DuckDB connection.
+"""Build assets without Dagster, on any DuckDB connection, in the asset graph's order.
 
-The same functions the assets call, in dependency order, for a list of days: used by
-``recsys validate`` (clean layer in memory), the benchmarks, and tests that need many
-small warehouses fast. Dagster runs (``recsys run``, the UI, schedules) remain the way to
-build the real warehouse: they add lineage, checks and metadata.
+The same functions the assets call, for a list of days: used by ``recsys validate`` (the
+clean layer in memory), the benchmarks, and tests that need many small warehouses fast.
+The order comes from the Definitions' asset graph (every day of a parent before its child),
+so nothing here restates the layers' order. Dagster runs (``recsys run``, the UI,
+schedules) remain the way to build the real warehouse: they add lineage, checks and
+metadata.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from recsys_assets.assets import clean, labels, metrics, model, negatives, snapshots, sources
 from recsys_assets.config import PipelineConfig, load_settings
+from recsys_assets.policies.files import weight_policy
 from recsys_assets.warehouse.sql import execute, run_sql
-from recsys_assets.warehouse.tables import ensure_schema, write_atomically
+from recsys_assets.warehouse.tables import ensure_schema
 
 Timer = Callable[[str, Callable[[], Any]], Any]
 
@@ -39,61 +45,113 @@ def connect(path: str = ":memory:", memory_limit: str | None = None, spill: Path
     return con
 
 
-def build_clean(con, logs: Path, days: list[dt.date], pipeline: PipelineConfig, timer: Timer = _plain) -> None:
-    from recsys_assets.assets.clean import build_clean_partition, build_clean_table
-    from recsys_assets.assets.sources import build_raw_logs
+@dataclass(frozen=True)
+class Inputs:
+    """What a builder may need besides the partition key."""
 
-    keys = [d.isoformat() for d in days]
-    settings = load_settings().model_copy(update={"logs": logs, "start_date": days[0], "end_date": days[-1] + dt.timedelta(days=1)})
+    con: duckdb.DuckDBPyConnection
+    logs: Path | None
+    days: tuple[dt.date, ...]
+    pipeline: PipelineConfig
+    ranking: str | None = None  # sampler policy names (default: the pipeline's)
+    retrieval: str | None = None
+
+
+def _raw_logs(b: Inputs) -> dict[str, Any]:
+    settings = load_settings().model_copy(
+        update={"logs": b.logs, "start_date": b.days[0], "end_date": b.days[-1] + dt.timedelta(days=1)})
+    return sources.build_raw_logs(b.con, settings)
+
+
+def _clean_table(table: str) -> Callable[[Inputs], Any]:
+    return lambda b: clean.build_clean_table(b.con, b.logs, table)
+
+
+def _clean_partition(table: str) -> Callable[[Inputs, str], Any]:
+    return lambda b, key: clean.build_clean_partition(b.con, b.logs, b.pipeline, table, key)
+
+
+def _labels(table: str, task: str) -> Callable[[Inputs, str], Any]:
+    def build(b: Inputs, key: str) -> dict[str, Any]:
+        weights = weight_policy(b.pipeline.weight_policy).sql_params() if task == "ctr" else None
+        return labels.build_labels(b.con, table, task, b.pipeline, key, weights)
+    return build
+
+
+#: unpartitioned assets: builder(inputs)
+TABLE_BUILDERS: dict[str, Callable[[Inputs], Any]] = {
+    "raw_logs": _raw_logs,
+    "outages": _clean_table("outages"),
+    "users": _clean_table("users"),
+    "items": _clean_table("items"),
+    "item_state": lambda b: snapshots.build_item_state(b.con),
+    "multitask_labels": lambda b: labels.build_multitask_labels(b.con),
+    "position_bias": lambda b: model.build_position_bias(b.con, b.pipeline, b.logs),
+    "ctr_ranker": lambda b: model.build_ranker(b.con, b.pipeline),
+    "ranker_evaluation": lambda b: model.build_evaluation(b.con, b.pipeline),
+    "model_registry": lambda b: model.build_registry(b.con, b.pipeline),
+}
+#: daily assets: builder(inputs, partition key)
+DAILY_BUILDERS: dict[str, Callable[[Inputs, str], Any]] = {
+    "requests": _clean_partition("requests"),
+    "impressions": _clean_partition("impressions"),
+    "events": _clean_partition("events"),
+    "candidates": _clean_partition("candidates"),
+    "impression_context": lambda b, k: snapshots.build_impression_context(b.con, b.pipeline, k),
+    "ctr_labels": _labels("ctr_labels", "ctr"),
+    "conversion_labels": _labels("conversion_labels", "conversion"),
+    "hide_labels": _labels("hide_labels", "hide"),
+    "return_labels": _labels("return_labels", "return"),
+    "ranking_negatives": lambda b, k: negatives.build_ranking_negatives(b.con, b.pipeline, k, b.ranking),
+    "retrieval_negatives": lambda b, k: negatives.build_retrieval_negatives(b.con, b.pipeline, k, b.retrieval),
+    "sampler_metrics": lambda b, k: metrics.build_sampler_metrics(b.con, b.logs, b.pipeline, k),
+}
+#: assets only a Dagster run builds: the comparison trains a model per arm, the report reads every asset
+DAGSTER_ONLY = frozenset({"sampler_comparison", "report"})
+
+
+@functools.cache
+def graph_order() -> tuple[tuple[str, str, bool], ...]:
+    """(asset, group, partitioned) of every asset, parents first, from the Definitions."""
+    from recsys_assets.definitions import build_definitions
+
+    graph = build_definitions().resolve_asset_graph()
+    return tuple((k.to_user_string(), graph.get(k).group_name, graph.get(k).partitions_def is not None)
+                 for k in graph.toposorted_asset_keys)
+
+
+def build_groups(con, logs: Path | None, days: Iterable[dt.date], pipeline: PipelineConfig, groups: Iterable[str],
+                 timer: Timer = _plain, ranking: str | None = None, retrieval: str | None = None) -> dict[str, Any]:
+    """Build every asset of ``groups`` (every day of a daily asset), parents first; returns each
+    asset's metadata (a list over the days for a daily asset). ``timer(name, build)`` runs
+    each asset's build (to time it)."""
+    inputs = Inputs(con, logs, tuple(days), pipeline, ranking, retrieval)
+    groups = set(groups)
     ensure_schema(con)
-    timer("raw_logs", lambda: build_raw_logs(con, settings))
-    for table in ("outages", "users", "items"):
-        timer(table, lambda t=table: build_clean_table(con, logs, t))
-    for table in ("requests", "impressions", "events", "candidates"):
-        timer(table, lambda t=table: [build_clean_partition(con, logs, pipeline, t, k) for k in keys])
+    out: dict[str, Any] = {}
+    for name, group, partitioned in graph_order():
+        if group not in groups or name in DAGSTER_ONLY:
+            continue
+        if partitioned:
+            build = DAILY_BUILDERS[name]
+            out[name] = timer(name, lambda b=build: [b(inputs, d.isoformat()) for d in inputs.days])
+        else:
+            out[name] = timer(name, lambda b=TABLE_BUILDERS[name]: b(inputs))
+    return out
+
+
+def build_clean(con, logs: Path, days: list[dt.date], pipeline: PipelineConfig, timer: Timer = _plain) -> None:
+    build_groups(con, logs, days, pipeline, ("sources", "clean"), timer)
 
 
 def build_labels_layer(con, days: list[dt.date], pipeline: PipelineConfig, timer: Timer = _plain) -> None:
-    from recsys_assets.assets.labels import build_labels
-    from recsys_assets.assets.snapshots import build_impression_context
-    from recsys_assets.policies.files import weight_policy
-
-    keys = [d.isoformat() for d in days]
-    timer("item_state", lambda: write_atomically(con, "snapshots/item_state/build", {}))
-    timer("impression_context", lambda: [build_impression_context(con, pipeline, k) for k in keys])
-    weights = weight_policy(pipeline.weight_policy).sql_params()
-    timer("ctr_labels", lambda: [build_labels(con, "ctr_labels", "ctr", pipeline, k, weights) for k in keys])
-    timer("conversion_labels", lambda: [build_labels(con, "conversion_labels", "conversion", pipeline, k) for k in keys])
-    timer("hide_labels", lambda: [build_labels(con, "hide_labels", "hide", pipeline, k) for k in keys])
-    timer("return_labels", lambda: [build_labels(con, "return_labels", "return", pipeline, k) for k in keys])
+    build_groups(con, None, days, pipeline, ("snapshots", "labels"), timer)
 
 
 def build_negatives_layer(con, logs: Path, days: list[dt.date], pipeline: PipelineConfig, timer: Timer = _plain,
                           ranking: str | None = None, retrieval: str | None = None) -> None:
-    from recsys_assets.assets.metrics import build_sampler_metrics
-    from recsys_assets.assets.negatives import build_ranking_negatives, build_retrieval_negatives
-
-    keys = [d.isoformat() for d in days]
-    timer("ranking_negatives", lambda: [build_ranking_negatives(con, pipeline, k, ranking) for k in keys])
-    timer("retrieval_negatives", lambda: [build_retrieval_negatives(con, pipeline, k, retrieval) for k in keys])
-    timer("sampler_metrics", lambda: [build_sampler_metrics(con, logs, pipeline, k) for k in keys])
+    build_groups(con, logs, days, pipeline, ("negatives", "metrics"), timer, ranking, retrieval)
 
 
 def build_model_layer(con, logs: Path, pipeline: PipelineConfig, timer: Timer = _plain) -> dict[str, dict[str, Any]]:
-    from recsys_assets.assets.model import build_evaluation, build_position_bias, build_ranker, build_registry
-
-    return {
-        "position_bias": timer("position_bias", lambda: build_position_bias(con, pipeline, logs)),
-        "ctr_ranker": timer("ctr_ranker", lambda: build_ranker(con, pipeline)),
-        "ranker_evaluation": timer("ranker_evaluation", lambda: build_evaluation(con, pipeline)),
-        "model_registry": timer("model_registry", lambda: build_registry(con, pipeline)),
-    }
-
-
-def build_all(con, logs: Path, days: list[dt.date], pipeline: PipelineConfig | None = None,
-              timer: Timer = _plain) -> dict[str, dict[str, Any]]:
-    pipeline = pipeline or PipelineConfig()
-    build_clean(con, logs, days, pipeline, timer)
-    build_labels_layer(con, days, pipeline, timer)
-    build_negatives_layer(con, logs, days, pipeline, timer)
-    return build_model_layer(con, logs, pipeline, timer)
+    return build_groups(con, logs, (), pipeline, ("model",), timer)

@@ -145,10 +145,14 @@ def return_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 )
 def multitask_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        ensure_schema(con)
-        run_sql(con, "labels/multitask_labels/build")
-        meta: dict[str, Any] = {}
-        for row in query_dicts(con, "labels/multitask_labels/metadata"):
-            meta |= {k: v for k, v in row.items() if v is not None}
+        return dg.MaterializeResult(metadata=build_multitask_labels(con))
+
+
+def build_multitask_labels(con) -> dict[str, Any]:
+    ensure_schema(con)
+    run_sql(con, "labels/multitask_labels/build")
+    meta: dict[str, Any] = {}
+    for row in query_dicts(con, "labels/multitask_labels/metadata"):
+        meta |= {k: v for k, v in row.items() if v is not None}
     meta["dagster/row_count"] = meta.get("rows", 0)
-    return dg.MaterializeResult(metadata=meta)
+    return meta

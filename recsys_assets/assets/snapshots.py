@@ -38,11 +38,15 @@ def _rows_meta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 )
 def item_state(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        ensure_schema(con)
-        write_atomically(con, "snapshots/item_state/build", {})
-        meta = _rows_meta(query_dicts(con, "snapshots/item_state/metadata"))
+        return dg.MaterializeResult(metadata=build_item_state(con))
+
+
+def build_item_state(con) -> dict[str, Any]:
+    ensure_schema(con)
+    write_atomically(con, "snapshots/item_state/build", {})
+    meta = _rows_meta(query_dicts(con, "snapshots/item_state/metadata"))
     meta["dagster/row_count"] = meta.get("intervals", 0)
-    return dg.MaterializeResult(metadata=meta)
+    return meta
 
 
 def context_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, Any]:

@@ -16,8 +16,6 @@ from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.ingest.reader import Problem, inspect_logs
 from recsys_assets.warehouse.sql import execute
 
-CLEAN_ORDER = ("requests", "impressions", "events", "candidates")
-
 
 @dataclass
 class ValidationReport:
@@ -42,8 +40,7 @@ class ValidationReport:
 
 def validate_logs(root: Path, pipeline: PipelineConfig | None = None) -> ValidationReport:
     """Check ``root`` against the contract; run the clean rules when the files are readable."""
-    from recsys_assets.assets.clean import build_clean_partition, build_clean_table
-    from recsys_assets.assets.direct import connect
+    from recsys_assets.assets.direct import build_groups, connect
     from recsys_assets.assets.sources import build_raw_logs
 
     pipeline = pipeline or load_settings().pipeline
@@ -56,12 +53,8 @@ def validate_logs(root: Path, pipeline: PipelineConfig | None = None) -> Validat
         # Every day present in the logs is in range: validation knows no partition window.
         settings = load_settings().model_copy(update={"logs": root, "start_date": dt.date(1970, 1, 1), "end_date": dt.date(9999, 1, 1)})
         build_raw_logs(con, settings)
-        for table in ("outages", "users", "items"):
-            build_clean_table(con, root, table)
         report.days = [r[0] for r in execute(con, "SELECT DISTINCT day FROM raw_logs WHERE day IS NOT NULL ORDER BY 1")]
-        for table in CLEAN_ORDER:
-            for day in report.days:
-                build_clean_partition(con, root, pipeline, table, day.isoformat())
+        build_groups(con, root, report.days, pipeline, ["clean"])
         report.accounting = execute(
             con, "SELECT source_table, outcome, sum(rows) FROM row_accounting GROUP BY ALL ORDER BY 1, 2"
         )
