@@ -6,7 +6,8 @@ ceiling (the model trained on the truth). Not part of the default test run.
     python -m benchmarks.demo [--keep] [--verbose]
 
 Every RECSYS_* and DAGSTER_HOME variable of the caller's environment is left out, so the
-figures are the defaults' (the ranker's threads included). ``--keep`` keeps the home
+figures are the defaults' (the ranker's threads included). The CPU seconds and the load
+average say how far other processes slowed the wall time. ``--keep`` keeps the home
 (its path is printed) for the UI or the run log. Writes JSON to
 $RECSYS_HOME/bench/demo-<time>.json (the caller's home; `make bench-demo`: .recsys).
 """
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -61,9 +63,10 @@ def run_demo(home: Path, verbose: bool = False) -> dict:
     env["RECSYS_HOME"] = str(home)
     recsys = Path(sys.executable).with_name("recsys")
     command = [str(recsys) if recsys.exists() else "recsys", "run"]
-    t0 = time.perf_counter()
+    t0, cpu0, load0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0]
     done = subprocess.run(command, env=env, capture_output=not verbose, text=True, check=False)
     wall = time.perf_counter() - t0
+    cpu1, load1 = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0]
     if done.returncode != 0:
         raise SystemExit(f"recsys run failed ({done.returncode}):\n{(done.stdout or '')[-3000:]}{(done.stderr or '')[-3000:]}")
     out = done.stdout or ""
@@ -76,6 +79,9 @@ def run_demo(home: Path, verbose: bool = False) -> dict:
     logs = sorted((home / "logs").glob("run-*.log"))
     assets = asset_seconds(logs[-1].read_text()) if logs else {}
     return {"wall_seconds": round(wall, 1), "run_seconds": float(total.group(1)) if total else None,
+            # CPU time of the run: what other processes' load on the machine changes least
+            "cpu_seconds": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
+            "load_average_1min": [round(load0, 2), round(load1, 2)],
             "stages": stages, "assets": {k: round(v, 2) for k, v in sorted(assets.items(), key=lambda kv: -kv[1])},
             "truth_ndcg@10": truth_ndcg(home / "warehouse.duckdb"), "cores": os.cpu_count()}
 
@@ -92,7 +98,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
     print(f"recsys run (simulator defaults), {result['cores']} cores: {result['wall_seconds']:.1f} s wall "
-          f"({result['run_seconds']} s by recsys run's own clock)")
+          f"({result['run_seconds']} s by recsys run's own clock), {result['cpu_seconds']:.1f} CPU s; "
+          f"1-minute load average {result['load_average_1min'][0]} before, {result['load_average_1min'][1]} after")
     print("by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages"].items()))
     print("slowest assets: " + ", ".join(f"{k} {v:.1f} s" for k, v in list(result["assets"].items())[:8]))
     ndcg = result["truth_ndcg@10"]
