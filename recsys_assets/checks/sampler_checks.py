@@ -8,6 +8,7 @@ the policy's ``drift`` section.
 """
 
 from collections import defaultdict
+from statistics import NormalDist
 from typing import Any
 
 import dagster as dg
@@ -77,42 +78,80 @@ retrieval_invariants = _invariant_checks(negatives.retrieval_negatives, "retriev
 
 def drift_result(con, policy: SamplerPolicy, sampler: str, day, check_name: str,
                  popularity_days: int = 7) -> dg.AssetCheckResult:
-    """Compare one day's distributions with the trailing baseline; the message says what moved."""
+    """Compare one day's distributions with the trailing baseline; the message says what moved.
+
+    Sample-size aware (the SQL computes the effective sizes n and the noise bounds, per
+    metric, in one query): a metric with n below ``drift.min_n`` on the day or in the
+    baseline is not judged; a judged metric WARNs when PSI >= psi_warn and ERRORs when
+    PSI >= psi_error, in both cases only if PSI also exceeds ``psi_noise`` (what two samples
+    of these sizes from one distribution exceed with probability 1 - confidence); a source
+    share ERRORs when it moved by share_tolerance or more and the move is significant.
+    """
+    drift = policy.drift
+    z = NormalDist().inv_cdf(drift.confidence)
     complete = query_dicts(con, "checks/history_complete_from", {"popularity_days": popularity_days})
     complete_from = complete[0]["day"] if complete else day
     rows = query_dicts(con, "checks/sampler_drift", {"sampler": sampler, "day": day, "history_complete_from": complete_from,
-                                                      "baseline_days": policy.drift.baseline_days})
+                                                      "baseline_days": drift.baseline_days, "z": z})
     baseline_days = int(rows[0]["baseline_days"] or 0) if rows else 0
-    meta: dict[str, Any] = {"baseline_days": baseline_days, "sampler_version": policy.version}
+    meta: dict[str, Any] = {"baseline_days": baseline_days, "sampler_version": policy.version, "min_n": drift.min_n}
     if baseline_days == 0:
         return dg.AssetCheckResult(asset_key=metrics.sampler_metrics.key, check_name=check_name, passed=True,
                                    metadata=meta, description=f"{sampler}: no baseline yet")
-    per_metric: dict[str, dict[str, Any]] = defaultdict(lambda: {"psi": 0.0, "js": 0.0, "worst": None})
+    by_metric: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        m = per_metric[r["metric"]]
-        m["psi"] += r["psi_term"]
-        m["js"] += r["js_term"]
-        delta = abs(r["current_share"] - r["baseline_share"])
-        if m["worst"] is None or delta > m["worst"][0]:
-            m["worst"] = (delta, r["key"], r["current_share"], r["baseline_share"])
+        by_metric[r["metric"]].append(r)
+    judged: dict[str, dict[str, Any]] = {}
+    unjudged: list[tuple[float, str, dict[str, Any]]] = []  # (n, side, first row)
+    for metric, rs in by_metric.items():
+        first = rs[0]
+        n, side = min((float(first["current_n"]), "this day"), (float(first["baseline_n"]), "baseline"))
+        if n < drift.min_n:
+            unjudged.append((n, side, first))
+            continue
+        worst = max(rs, key=lambda r: abs(r["current_share"] - r["baseline_share"]))
+        judged[metric] = {"psi": sum(r["psi_term"] for r in rs), "js": sum(r["js_term"] for r in rs),
+                          "noise": float(first["psi_noise"]), "n": float(first["current_n"]), "worst": worst,
+                          "share_alarm": metric == "source_share" and any(
+                              abs(r["current_share"] - r["baseline_share"]) >= drift.share_tolerance and r["share_z"] >= z
+                              for r in rs)}
+    first = rows[0]
+    meta |= {"n": round(float(first["current_n"]), 1), "baseline_n": round(float(first["baseline_n"]), 1),
+             "negatives": int(first["negatives"]), "requests": int(first["requests"]), "items": int(first["items"])}
+    if not judged:
+        n, side, r = min(unjudged, key=lambda u: u[0])
+        where = "in the baseline" if side == "baseline" else (
+            f"on {day}: {int(r['negatives']):,} negatives from {int(r['requests']):,} requests on {int(r['items']):,} items")
+        return dg.AssetCheckResult(
+            asset_key=metrics.sampler_metrics.key, check_name=check_name, passed=True, metadata=meta,
+            description=f"{sampler}: not enough data (n = {n:,.0f} < {drift.min_n:,}): drift not judged "
+                        f"(n is the effective sample size {where})")
     problems: list[tuple[int, float, str]] = []  # (severity rank, psi, message)
-    for metric, m in per_metric.items():
+    for metric, m in judged.items():
         meta[f"psi/{metric}"] = round(m["psi"], 5)
         meta[f"js/{metric}"] = round(m["js"], 5)
-        delta, key, cur, base = m["worst"]
-        message = f"{sampler} {metric.removesuffix('_share')}: {key} share {cur:.1%} vs {base:.1%} baseline (PSI {m['psi']:.2f}, JS {m['js']:.3f})"
-        if m["psi"] >= policy.drift.psi_error or (metric == "source_share" and delta >= policy.drift.share_tolerance):
+        meta[f"psi_noise/{metric}"] = round(m["noise"], 5)
+        w = m["worst"]
+        message = (f"{sampler} {metric.removesuffix('_share')}: {w['key']} share {w['current_share']:.1%} vs "
+                   f"{w['baseline_share']:.1%} baseline (PSI {m['psi']:.2f}, noise bound {m['noise']:.2f} at n = {m['n']:,.0f}, "
+                   f"JS {m['js']:.3f})")
+        significant = m["psi"] >= m["noise"]
+        if (significant and m["psi"] >= drift.psi_error) or m["share_alarm"]:
             problems.append((2, m["psi"], message))
-        elif m["psi"] >= policy.drift.psi_warn:
+        elif significant and m["psi"] >= drift.psi_warn:
             problems.append((1, m["psi"], message))
+    skipped = "".join(f"; {r['metric'].removesuffix('_share')} not judged (n = {n:,.0f} < {drift.min_n:,})"
+                      for n, _, r in sorted(unjudged, key=lambda u: u[2]["metric"]))
     if not problems:
-        worst = max(per_metric.items(), key=lambda kv: kv[1]["psi"])
-        return dg.AssetCheckResult(asset_key=metrics.sampler_metrics.key, check_name=check_name, passed=True, metadata=meta,
-                                   description=f"{sampler}: largest drift {worst[0]} PSI {worst[1]['psi']:.3f}")
+        metric, m = max(judged.items(), key=lambda kv: kv[1]["psi"])
+        return dg.AssetCheckResult(
+            asset_key=metrics.sampler_metrics.key, check_name=check_name, passed=True, metadata=meta,
+            description=f"{sampler}: largest drift {metric} PSI {m['psi']:.3f} (noise bound {m['noise']:.3f} at "
+                        f"n = {m['n']:,.0f}){skipped}")
     problems.sort(reverse=True)
     severity = dg.AssetCheckSeverity.ERROR if problems[0][0] == 2 else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(asset_key=metrics.sampler_metrics.key, check_name=check_name, passed=False,
-                               severity=severity, metadata=meta, description="; ".join(p[2] for p in problems))
+                               severity=severity, metadata=meta, description="; ".join(p[2] for p in problems) + skipped)
 
 
 @dg.multi_asset_check(

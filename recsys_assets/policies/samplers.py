@@ -22,11 +22,25 @@ class SourceSpec(BaseModel):
 
 
 class DriftSpec(BaseModel):
+    """Thresholds of the drift check (``checks/sampler_checks.py``, ``sql/checks/sampler_drift.sql``).
+
+    A metric alarms only when its PSI (or a share difference) is both above the threshold
+    and larger than sampling noise would make it at ``confidence``, for the effective
+    sample sizes n of the day and of the baseline (negatives of one request or of one item
+    move together, so n is at most the number of requests or items, see the SQL). Below
+    ``min_n`` on either side the distribution is not judged: the check passes with
+    "not enough data (n = ... < min_n)". The default 100 is five draws per key of the
+    widest mix (20 categories), the usual condition for the chi-square approximation
+    behind the noise bound.
+    """
+
     model_config = ConfigDict(extra="forbid")
     baseline_days: int = Field(default=7, ge=1)
     psi_warn: float = Field(default=0.1, gt=0)
     psi_error: float = Field(default=0.25, gt=0)
     share_tolerance: float = Field(default=0.1, gt=0, le=1)
+    min_n: int = Field(default=100, ge=1)
+    confidence: float = Field(default=0.999, ge=0.5, lt=1)
 
     @model_validator(mode="after")
     def _order(self) -> DriftSpec:
