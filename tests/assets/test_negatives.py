@@ -39,6 +39,8 @@ D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
         (("kind: retrieval", "kind: ranking"), "'mix' is for retrieval policies"),
         (("negatives_per_positive: 8", "negatives_per_positive: 0"), "negatives_per_positive must be >= 1"),
         (("psi_error: 0.25", "psi_error: 0.05"), "drift.psi_error must be >= drift.psi_warn"),
+        (("min_n: 100", "min_n: 0"), "min_n: Input should be greater than or equal to 1"),
+        (("confidence: 0.999", "confidence: 1.0"), "confidence: Input should be less than 1"),
         (("seed: 29", "seed: [29"), "not valid YAML"),
     ],
 )
@@ -233,6 +235,70 @@ def test_filters_keep_out_every_kind_of_bad_negative(tmp_path):
     # 'liked' is a known positive of u1, but it was shown in this request and passed over: the
     # ranking policy keeps every shown no-click (a known-positive filter only guards retrieval).
     assert ranking == {"ok", "sibling", "liked"}
+
+
+# ------------------------------------------------------------------ drift knows its sample size
+
+
+def _drift_results(tmp_path_factory, config, policy_update=None):
+    """Every day's drift results of both samplers on a simulated log, built without Dagster."""
+    from recsys_assets.checks.sampler_checks import drift_result
+    from recsys_assets.simulator import SimulatorConfig, simulate
+
+    root = tmp_path_factory.mktemp("drift")
+    cfg = SimulatorConfig(**config)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECSYS_HOME", str(root / "home"))
+        simulate(cfg, root / "logs")
+        days = [cfg.start + dt.timedelta(days=i) for i in range(cfg.days)]
+        con = connect()
+        build_through_labels(con, root / "logs", days)
+        build_negatives_and_metrics(con, root / "logs", days)
+        impressions = con.execute("SELECT count(*) FROM impressions").fetchone()[0]
+        out = {}
+        for sampler in ("ranking", "retrieval"):
+            policy = sampler_policy(f"{sampler}-default", sampler)
+            if policy_update:
+                policy = policy.model_copy(update={"drift": policy.drift.model_copy(update=policy_update)})
+            for day in days[1:]:
+                out[(sampler, day)] = drift_result(con, policy, sampler, day, f"{sampler}_sampler_drift")
+        con.close()
+    return impressions, out
+
+
+SMALL = {"days": 5, "requests_per_day": 400, "items": 300, "users": 300, "unlabeled_bot_users": 0}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_drift_checks_stay_green_on_unchanged_small_simulations(tmp_path_factory, seed):
+    # a few hundred requests a day: the 20 category shares of ~200 requests move by chance
+    _, results = _drift_results(tmp_path_factory, SMALL | {"seed": seed})
+    alarms = {k: r.description for k, r in results.items() if not r.passed}  # a WARN is a failed check too
+    assert alarms == {}, alarms
+    # judged, not waved through: every day's check compared the mixes against the noise bound
+    assert all("noise bound" in r.description for r in results.values()), [r.description for r in results.values()]
+
+
+def test_drift_checks_stay_green_on_a_20000_row_log_and_say_why(tmp_path_factory):
+    # the Open Bandit sample's shape: 3 slots, 80 items in 4 categories, ~20,000 impressions in a week
+    obd = {"days": 7, "requests_per_day": 950, "items": 80, "users": 2000, "slate_size": 3, "candidates_per_request": 10,
+           "categories": 4, "unlabeled_bot_users": 0, "seed": 1}
+    impressions, results = _drift_results(tmp_path_factory, obd)
+    assert 18_000 <= impressions <= 22_000
+    assert all(r.passed for r in results.values()), {k: r.description for k, r in results.items() if not r.passed}
+    for r in results.values():  # ~50 items carry the week: too few independent draws to judge a mix
+        assert re.match(r"(ranking|retrieval): not enough data \(n = \d+ < 100\): drift not judged \(n is the effective "
+                        r"sample size (in the baseline|on 2026-01-\d\d: [\d,]+ negatives from [\d,]+ requests on \d+ items)\)$",
+                        r.description), r.description
+        assert r.metadata["min_n"].value == 100 and r.metadata["n"].value < 100
+
+
+def test_below_the_policy_minimum_a_drift_check_passes_with_not_enough_data(tmp_path_factory):
+    _, results = _drift_results(tmp_path_factory, SMALL | {"days": 3, "seed": 4}, {"min_n": 2000})
+    for (sampler, _), r in results.items():
+        assert r.passed, r.description
+        n = int(re.search(r"\(n = (\d+) < 2,000\)", r.description).group(1))
+        assert r.description.startswith(f"{sampler}: not enough data (n = {n} < 2,000): drift not judged") and 50 < n < 2000
 
 
 # ------------------------------------------------------------------ checks through Dagster
