@@ -128,4 +128,6 @@ def build_raw_logs(con, settings, log=None) -> dict[str, Any]:
         meta[f"unplaceable/{table}"] = int(r.get("unplaceable") or 0)
     meta["days_with_rows"] = int(max((r.get("days") or 0) for r in rows) if rows else 0)
     meta["contract_warnings"] = len(inventory.warnings)
+    if inventory.warnings:
+        meta["contract_warnings_detail"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in inventory.warnings))
     return meta

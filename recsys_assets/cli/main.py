@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import os
+import re
 import sys
 import textwrap
 import time
@@ -311,12 +312,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, (UsageError, SettingsError)) else 1
 
 
+def _first_paragraph(text: str, width: int = 300) -> str:
+    """A long engine message (DuckDB's CSV errors end in pages of reader options) as its
+    first paragraph on one line, with the file it names."""
+    head = text.strip().split("\n\n")[0]
+    line = " ".join(part.strip()[:width] for part in head.splitlines() if part.strip())
+    file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+    if file and file.group(1).strip() not in line:
+        line += f" (file {file.group(1).strip()})"
+    return line
+
+
 def _describe(exc: BaseException) -> str:
     """The error's message, with the causes that add to it (a disk-full error under a failed rollback)."""
     parts, seen = [], set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        text = str(exc).strip() or type(exc).__name__
+        text = _first_paragraph(str(exc)) or type(exc).__name__
         if not any(text in p for p in parts):
             parts.append(text)
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)

@@ -175,4 +175,4 @@ TABLES: dict[str, Table] = {
     )
 }
 
-FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+FILE_SUFFIXES = (".parquet", ".parq", ".csv", ".csv.gz")

@@ -16,11 +16,14 @@ DuckDB through the relation API as values, never as SQL text.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from recsys_assets.ingest.contract import ACCEPTED_PHYSICAL, DUCKDB_TYPE, FILE_SUFFIXES, TABLES, Table
 from recsys_assets.warehouse.sql import execute, query_dicts, run_sql
@@ -85,22 +88,50 @@ class LogsInventory:
 
 
 def _is_csv(path: Path) -> bool:
-    return path.name.endswith((".csv", ".csv.gz"))
+    return path.name.lower().endswith((".csv", ".csv.gz"))
 
 
-def discover(root: Path) -> dict[str, list[Path]]:
-    """Data files per contract table: ``root/<table>/**`` with a Parquet or CSV suffix."""
+#: characters DuckDB reads as a glob pattern in a path
+GLOB_CHARS = frozenset("*?[{")
+#: the reader's own columns: the source file's name, and Parquet's row number
+FILE_COLUMN = "__recsys_file"
+RESERVED_COLUMNS = frozenset({FILE_COLUMN, "file_row_number"})
+
+
+def discover(root: Path, skipped: list[Problem] | None = None) -> dict[str, list[Path]]:
+    """Data files per contract table: ``root/<table>/**`` with a Parquet or CSV suffix (any
+    case). Files under a folder or with a name starting with ``.`` or ``_`` (``_SUCCESS``,
+    ``_temporary/``, ``.crc``) and files with another suffix are skipped; ``skipped``
+    receives one warning per table saying which and why."""
     found: dict[str, list[Path]] = {}
     for name in TABLES:
         folder = root / name
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(FILE_SUFFIXES)) if folder.is_dir() else []
-        found[name] = [f for f in files if not any(part.startswith((".", "_")) for part in f.relative_to(root).parts)]
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        hidden = [f for f in files if any(part.startswith((".", "_")) for part in f.relative_to(folder).parts)]
+        other = [f for f in files if f not in hidden and not f.name.lower().endswith(FILE_SUFFIXES)]
+        found[name] = [f for f in files if f not in hidden and f not in other]
+        if skipped is not None:
+            for group, why in ((hidden, "under a name starting with '.' or '_'"),
+                               (other, f"not a data file (suffixes read: {', '.join(FILE_SUFFIXES)})")):
+                if group:
+                    listed = ", ".join(str(f.relative_to(folder)) for f in group[:3]) + (" ..." if len(group) > 3 else "")
+                    skipped.append(Problem(name, str(folder), None, f"{len(group)} file(s) skipped, {why}: {listed}"))
     return found
 
 
 def _file_schema(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """Column -> DuckDB type of one file, names as written (DuckDB matches them without case)."""
     rel = con.read_csv(str(path), all_varchar=True) if _is_csv(path) else con.read_parquet(str(path))
     return {c: str(t).upper() for c, t in zip(rel.columns, rel.types)}
+
+
+def _written_names(path: Path) -> list[str]:
+    """Column names as the file writes them (DuckDB renames repeats to ``name_1``)."""
+    if not _is_csv(path):
+        return pq.read_schema(path).names
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as f:
+        return next(csv.reader(f), [])
 
 
 def inspect_logs(
@@ -116,7 +147,7 @@ def inspect_logs(
     if not root.is_dir():
         problems.append(Problem("*", str(root), None, "logs directory does not exist"))
         return LogsInventory(root, {n: TableFiles(t) for n, t in TABLES.items()}, problems, warnings)
-    chosen = discover(root) if files is None else {name: list(files.get(name, [])) for name in TABLES}
+    chosen = discover(root, warnings) if files is None else {name: list(files.get(name, [])) for name in TABLES}
     tables: dict[str, TableFiles] = {}
     for name, table in TABLES.items():
         tf = TableFiles(table, chosen[name])
@@ -130,10 +161,28 @@ def inspect_logs(
 
 def _check_file(con: duckdb.DuckDBPyConnection, tf: TableFiles, path: Path, warnings: list[Problem]) -> list[Problem]:
     table = tf.table
+    if GLOB_CHARS & set(path.name):
+        return [Problem(table.name, str(path), None, "file name holds a glob character (* ? [ {), which DuckDB would "
+                        "expand to other files: rename the file")]
     try:
-        schema = _file_schema(con, path)
+        found = _file_schema(con, path)
     except duckdb.Error as exc:
         return [Problem(table.name, str(path), None, f"unreadable: {str(exc).splitlines()[0]}")]
+    by_lower: dict[str, list[str]] = {}
+    for column in _written_names(path):
+        by_lower.setdefault(column.lower(), []).append(column)
+    clashes = [names for names in by_lower.values() if len(names) > 1]
+    if clashes:
+        return [Problem(table.name, str(path), ", ".join(names), "column names differ only in case (or repeat): "
+                        "which one is meant is ambiguous") for names in clashes]
+    reserved = sorted(set(by_lower) & RESERVED_COLUMNS)
+    if reserved:
+        return [Problem(table.name, str(path), ", ".join(reserved), "column name reserved by the reader: rename it")]
+    renamed = [(c, c.lower()) for c in found if c != c.lower() and c.lower() in table.column_names]
+    if renamed:
+        warnings.append(Problem(table.name, str(path), ", ".join(c for c, _ in renamed),
+                                "read as " + ", ".join(f"'{lower}'" for _, lower in renamed) + " (names match without case)"))
+    schema = {c.lower(): t for c, t in found.items()}
     tf.schemas[path] = schema
     problems = []
     for col in table.columns:
@@ -178,12 +227,23 @@ def register_table_sources(con: duckdb.DuckDBPyConnection, root: Path, table: st
     return inventory
 
 
+#: what a number written as text must look like (the same values a typed Parquet column
+#: holds): an integer may carry a zero fraction ("1695.0", as pandas writes integers next to
+#: nulls), never another ("2.5" is not rounded); no hex, no digit separators, no nan or inf
+NUMBER_SYNTAX = {
+    "int": r"[+-]?[0-9]+(\.0*)?",
+    "float": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?",
+}
+
+
 def _cast_expr(column: str, logical: str, physical: str | None) -> tuple[str, bool]:
     """SQL expression reading ``column`` as its logical type, and whether a cast can fail."""
     target = DUCKDB_TYPE[logical]  # type: ignore[index]
     quoted = f'"{column}"'
     if physical is None:
         return f"CAST(NULL AS {target})", False
+    if logical == "float" and physical in ("DOUBLE", "FLOAT"):  # NaN and infinities are not values
+        return f"CASE WHEN isfinite({quoted}) THEN CAST({quoted} AS {target}) END", True
     if physical == target:
         return quoted, False
     if physical.strip('"') == "NULL":
@@ -192,6 +252,9 @@ def _cast_expr(column: str, logical: str, physical: str | None) -> tuple[str, bo
         if physical == "VARCHAR":
             return f"TRY_CAST(TRY_CAST({quoted} AS TIMESTAMPTZ) AS TIMESTAMP)", True
         return f"CAST({quoted} AS TIMESTAMP)", False
+    if physical == "VARCHAR" and logical in NUMBER_SYNTAX:  # no rounding of 2.5, no 0x10, no 1_000, no nan
+        parsed = f"CASE WHEN regexp_full_match(trim({quoted}), '{NUMBER_SYNTAX[logical]}') THEN TRY_CAST(trim({quoted}) AS {target}) END"
+        return parsed, True
     if physical == "VARCHAR" or physical in ("UBIGINT", "HUGEINT"):  # text, or integers that may overflow
         return f"TRY_CAST({quoted} AS {target})", True
     return f"CAST({quoted} AS {target})", False
@@ -206,24 +269,29 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, tf: TableFiles) -> tuple[duckd
     parquet = [str(f) for f in tf.files if not _is_csv(f)]
     csv = [str(f) for f in tf.files if _is_csv(f)]
     parts: list[tuple[duckdb.DuckDBPyRelation, dict[str, str], str]] = []
+    # the paths are bound values (one parameter name per table and format: views of several
+    # tables meet in one query); the file name goes to a column no contract table uses
+    name = tf.table.name
     if parquet:
-        rel = con.read_parquet(parquet, union_by_name=True, filename=True, file_row_number=True)
-        parts.append((rel, {c: str(t).upper() for c, t in zip(rel.columns, rel.types)}, "file_row_number"))
+        rel = con.sql(f"SELECT * FROM read_parquet(${name}_parquet, union_by_name = true, "
+                      f"filename = '{FILE_COLUMN}', file_row_number = true)", params={f"{name}_parquet": parquet})
+        parts.append((rel, {c.lower(): str(t).upper() for c, t in zip(rel.columns, rel.types)}, "file_row_number"))
     if csv:
-        rel = con.read_csv(csv, all_varchar=True, union_by_name=True, filename=True, header=True)
-        parts.append((rel, {c: "VARCHAR" for c in rel.columns}, "row_number() OVER ()"))
+        rel = con.sql(f"SELECT * FROM read_csv(${name}_csv, all_varchar = true, union_by_name = true, header = true, "
+                      f"filename = '{FILE_COLUMN}')", params={f"{name}_csv": csv})
+        parts.append((rel, {c.lower(): "VARCHAR" for c in rel.columns}, "row_number() OVER ()"))
     if len(parts) == 1:
         rel, physical, row_expr = parts[0]
         present = [c for c in tf.table.column_names if c in physical]
         cols = ", ".join(f'"{c}"' for c in present)
-        return rel.project(f"{cols}, filename AS _file, {row_expr} AS _row"), {c: physical[c] for c in present}
+        return rel.project(f"{cols}, {FILE_COLUMN} AS _file, {row_expr} AS _row"), {c: physical[c] for c in present}
     names = tf.table.column_names
     union = None
     for rel, physical, row_expr in parts:
         cols = ", ".join(
             f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in physical else f'CAST(NULL AS VARCHAR) AS "{c}"' for c in names
         )
-        projected = rel.project(f"{cols}, filename AS _file, {row_expr} AS _row")
+        projected = rel.project(f"{cols}, {FILE_COLUMN} AS _file, {row_expr} AS _row")
         union = projected if union is None else union.union(projected)
     return union, {c: "VARCHAR" for c in names}
 
@@ -258,8 +326,22 @@ def register_sources(con: duckdb.DuckDBPyConnection, inventory: LogsInventory, o
         con.register(view, rel.project(projection))  # a connection-scoped view; nothing is stored in the warehouse
 
 
-def detect_day_range(root: Path) -> tuple[dt.date, dt.date] | None:
-    """First day and day-after-last of the requests in ``root`` (None when there are none)."""
+#: the most days a partition range read from the logs may span (beyond it, say --start/--end)
+MAX_DETECTED_DAYS = 731
+
+
+class DayRangeError(ValueError):
+    """The logs' request days do not make a plausible partition range."""
+
+
+def detect_day_range(root: Path, now: dt.datetime | None = None) -> tuple[dt.date, dt.date] | None:
+    """First day and day-after-last of the requests in ``root`` (None when there are none).
+
+    Requests dated more than a day in the future are left out (the clean layer quarantines
+    them). A span longer than ``MAX_DETECTED_DAYS`` raises ``DayRangeError`` naming the
+    outermost days and their request counts, instead of planning thousands of partitions
+    for a stray timestamp."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con = duckdb.connect()
     try:
         execute(con, "SET TimeZone = 'UTC'")
@@ -267,7 +349,16 @@ def detect_day_range(root: Path) -> tuple[dt.date, dt.date] | None:
         if inventory.problems or not inventory.tables["requests"].present:
             return None
         register_sources(con, inventory, only=["requests"])
-        lo, hi = execute(con, "SELECT min(CAST(ts AS DATE)), max(CAST(ts AS DATE)) FROM src_requests")[0]
-        return (lo, hi + dt.timedelta(days=1)) if lo is not None else None
+        days = execute(con, "SELECT CAST(ts AS DATE) AS day, count(*) FROM src_requests WHERE ts <= ? "
+                            "GROUP BY ALL ORDER BY day", [now + dt.timedelta(days=1)])
+        days = [(d, n) for d, n in days if d is not None]
+        if not days:
+            return None
+        first, last = days[0][0], days[-1][0]
+        if (last - first).days + 1 > MAX_DETECTED_DAYS:
+            edges = ", ".join(f"{d} ({n:,} request{'s' if n != 1 else ''})" for d, n in dict.fromkeys(days[:2] + days[-2:]))
+            raise DayRangeError(f"{root}: requests span {first} .. {last} ({(last - first).days + 1:,} days, more than "
+                                f"{MAX_DETECTED_DAYS} planned from the logs; outermost days: {edges}): pass --start and --end")
+        return first, last + dt.timedelta(days=1)
     finally:
         con.close()

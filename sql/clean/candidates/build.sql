@@ -13,6 +13,7 @@ SELECT
         WHEN c._cast_errors IS NOT NULL THEN 'unparseable:' || c._cast_errors
         WHEN c.request_id IS NULL THEN 'missing_required:request_id'
         WHEN c.item_id IS NULL THEN 'missing_required:item_id'
+        WHEN c.retrieval_rank NOT BETWEEN -2147483648 AND 2147483647 THEN 'invalid_value:retrieval_rank'
         WHEN q.request_id IS NULL THEN 'unknown_request'
     END AS _reason,
     hash(c.source, c.retrieval_rank, c.retrieval_score) AS _content

@@ -38,7 +38,7 @@ SELECT
         WHEN i.request_id IS NULL THEN 'missing_required:request_id'
         WHEN i.item_id IS NULL THEN 'missing_required:item_id'
         WHEN i.position IS NULL THEN 'missing_required:position'
-        WHEN i.position < 1 THEN 'invalid_value:position'
+        WHEN i.position < 1 OR i.position > 2147483647 THEN 'invalid_value:position'
         WHEN i.visible_ms < 0 THEN 'invalid_value:visible_ms'
         WHEN i.propensity <= 0 OR i.propensity > 1 THEN 'invalid_value:propensity'
         WHEN q.request_id IS NULL THEN 'unknown_request'
