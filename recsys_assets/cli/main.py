@@ -7,6 +7,8 @@ instance); asset modules never import it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import importlib.resources
 import os
 import re
@@ -142,6 +144,25 @@ def _prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+@contextlib.contextmanager
+def open_instance():
+    """The Dagster instance of DAGSTER_HOME, its storage created under an exclusive file lock:
+    two first runs on a fresh home would otherwise both create the SQLite tables, and one dies
+    with `table runs already exists`."""
+    import dagster as dg
+
+    home = Path(os.environ["DAGSTER_HOME"])
+    with open(home / ".storage.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # run storage (created on first use)
+        instance.all_instigator_state()  # schedule storage
+        instance.event_log_storage.get_asset_records()  # the event log's index shard
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = export_settings(logs=Path(args.logs).resolve() if args.logs else None, start_date=args.start,
                                end_date=args.end)
@@ -186,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         elif not outcome.success:
             bar.update(i / n, f"FAILED {step.label()[:60]}")
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for run_id in reap_dead_runs(instance):
             print(f"freed the duckdb pool slot of run {run_id}: its `recsys run` process is gone", file=sys.stderr)
         outcomes = execute(defs, steps, instance, run_config, on_step, log_path=log_path, verbose=args.verbose)

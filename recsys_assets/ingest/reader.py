@@ -244,6 +244,8 @@ def _cast_expr(column: str, logical: str, physical: str | None) -> tuple[str, bo
         return f"CAST(NULL AS {target})", False
     if logical == "float" and physical in ("DOUBLE", "FLOAT"):  # NaN and infinities are not values
         return f"CASE WHEN isfinite({quoted}) THEN CAST({quoted} AS {target}) END", True
+    if logical == "string" and physical == "VARCHAR":  # an empty string is no value, as in CSV
+        return f"NULLIF({quoted}, '')", False
     if physical == target:
         return quoted, False
     if physical.strip('"') == "NULL":

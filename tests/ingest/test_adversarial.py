@@ -243,6 +243,20 @@ CASES: dict[str, tuple[Callable[[Path], None], object]] = {
         edit("events", lambda t: _set(t, "event_id", 0, None)), Quarantined("events", "missing_required:event_id")),
     "an unparseable CSV timestamp is quarantined": (
         to_csv("events", replace_in_first_data_row(1, "yesterday")), Quarantined("events", "unparseable:ts")),
+    "an empty-string event id is missing, as in CSV": (
+        edit("events", lambda t: _set(t, "event_id", 0, "")), Quarantined("events", "missing_required:event_id")),
+    "an empty-string item id of an impression is missing": (
+        edit("impressions", lambda t: _set(t, "item_id", 0, "")), Quarantined("impressions", "missing_required:item_id")),
+    "an impression of an unknown request is quarantined": (
+        edit("impressions", lambda t: _set(t, "request_id", 0, "no-such-request")), Quarantined("impressions", "unknown_request")),
+    "an event of an unknown request is kept, unattributed": (
+        edit("events", lambda t: _set(t, "request_id", 0, "no-such-request")), Accepted()),
+    "a conflicting duplicate event id is quarantined": (
+        edit("events", lambda t: pa.concat_tables([t, _set(t.slice(0, 1), "item_id", 0, "another-item")])),
+        Quarantined("events", "conflicting_duplicate:event_id")),
+    "an exact duplicate event is counted as a duplicate": (
+        edit("events", lambda t: pa.concat_tables([t, t.slice(0, 1)])),
+        Accepted(check=lambda report: _outcomes(report)["events"].get("duplicate") == 1)),
     # ---- engine errors are one line naming the file
     "a corrupt Parquet page is one line naming the file": (
         lambda root: _corrupt(root / "events" / f"{DAY1}.parquet"), Error(f"events/{DAY1}.parquet")),
@@ -250,6 +264,12 @@ CASES: dict[str, tuple[Callable[[Path], None], object]] = {
         to_csv("events", lambda s: s + "e-bad,2026-01-05 10:00:00.0,click,i\x00,u1,r1,,\n",
                raw=lambda b: b.replace(b"i\x00", b"i\xff\xfe")), Error("not utf-8 encoded")),
     "a ragged CSV row is one line naming the file": (to_csv("events", lambda s: s + "a,b\n"), Error(f"events/{DAY1}.csv")),
+    "a stray quote inside an unquoted CSV field is kept as a character": (
+        to_csv("events", replace_in_first_data_row(3, 'i"7')), Accepted()),
+    "an empty CSV file (header only) is read as no rows": (
+        lambda root: (root / "events" / "part-empty.csv").write_text("event_id,ts,type,item_id\n"), Accepted()),
+    "a zero-byte file is one line naming the file": (
+        lambda root: (root / "events" / "part-empty.parquet").write_bytes(b""), Error("part-empty.parquet")),
 }
 
 
