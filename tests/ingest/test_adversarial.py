@@ -315,3 +315,14 @@ def test_stray_timestamps_do_not_plan_thousands_of_partitions(base, tmp_path):
     edit("requests", lambda t: _set(t, "ts", 1, dt.datetime(1970, 1, 2)))(root)
     with pytest.raises(DayRangeError, match=r"requests span 1970-01-02 .. 2026-01-06 \(20,459 days.*1970-01-02 \(1 request\)"):
         detect_day_range(root)
+
+
+def test_a_request_id_reused_two_days_later_is_quarantined_and_the_first_request_keeps_its_rows(base, tmp_path):
+    root = tmp_path / "logs"
+    shutil.copytree(base, root)
+    first = _table(root, "requests")
+    reused = _set(first.slice(0, 1), "ts", 0, first["ts"][0].as_py() + dt.timedelta(days=2))
+    _write(root, "requests", reused, "part-2026-01-07")
+    report = validate_logs(root)
+    assert {(t, r): n for t, r, n, _ in report.reasons} == {("requests", "reused_request_id"): 1}
+    assert _outcomes(report)["impressions"] == _outcomes(validate_logs(base))["impressions"]

@@ -1,7 +1,7 @@
 -- Clean events for partition $day (the day of the logged ts). Rows of $day - 1 are
 -- context for dedup only (retries are re-sent within seconds; the horizon is one day).
 -- Events are attributed to their logged request (any request of the last
--- $attribution_days days). Clock skew: an attributed event logged up to
+-- $attribution_days days; of two requests logged with one id, the latest before the event). Clock skew: an attributed event logged up to
 -- $skew_tolerance_s seconds before its request is moved to the request's ts (logged_ts
 -- keeps the original); further before is quarantined. Events of non-user traffic are
 -- kept with their traffic class and counted as filtered.
@@ -31,6 +31,13 @@ attributed AS (
     LEFT JOIN requests q
         ON q.request_id = d.request_id AND q.day BETWEEN $day - $attribution_days AND $day + 1
     WHERE d._day = $day
+    -- a request_id logged again days later names two requests: the event belongs to the
+    -- latest one it does not precede (beyond the skew tolerance), else the earliest; one row each
+    QUALIFY row_number() OVER (
+        PARTITION BY d._file, d._row
+        ORDER BY (q.ts <= d.ts + to_seconds($skew_tolerance_s)) DESC NULLS LAST,
+                 CASE WHEN q.ts <= d.ts + to_seconds($skew_tolerance_s) THEN q.ts END DESC, q.ts
+    ) = 1
 ),
 staged AS (
     SELECT

@@ -1,21 +1,27 @@
 -- Clean requests for partition $day (the day of ts).
 -- Row rules quarantine a row with a reason; exact re-sends of a request_id are duplicates;
--- a request_id re-used with different content is quarantined as a conflict. Rows of
+-- a request_id re-used with different content is quarantined as a conflict (within a day) or
+-- as reused_request_id (more than a day after its first use in the files read). Rows of
 -- $day - 1 only serve as dedup context. Non-user traffic (logged, or
 -- detected: a user with more than $bot_max_requests requests in the day) is kept, flagged,
 -- and counted as filtered: label tables never use it.
 CREATE OR REPLACE TEMP TABLE clean_stage AS
 WITH checked AS (
     SELECT
-        * EXCLUDE (_raw),
+        r.* EXCLUDE (_raw),
         CASE
-            WHEN _cast_errors IS NOT NULL THEN 'unparseable:' || _cast_errors
-            WHEN request_id IS NULL THEN 'missing_required:request_id'
-            WHEN traffic IS NOT NULL AND traffic NOT IN ('user', 'bot', 'internal', 'test') THEN 'invalid_value:traffic'
+            WHEN r._cast_errors IS NOT NULL THEN 'unparseable:' || r._cast_errors
+            WHEN r.request_id IS NULL THEN 'missing_required:request_id'
+            WHEN r.traffic IS NOT NULL AND r.traffic NOT IN ('user', 'bot', 'internal', 'test') THEN 'invalid_value:traffic'
+            -- impressions and candidates name their request by id alone: an id logged again more
+            -- than a day after its first use would take the first request's rows
+            WHEN r.ts > rt.request_ts + INTERVAL 1 DAY THEN 'reused_request_id'
         END AS _reason,
-        hash(ts, user_id, session_id, surface, query, device, region, policy, is_exploration, traffic) AS _content
-    FROM placed_requests
-    WHERE _day BETWEEN $day - 1 AND $day
+        hash(r.ts, r.user_id, r.session_id, r.surface, r.query, r.device, r.region, r.policy, r.is_exploration,
+             r.traffic) AS _content
+    FROM placed_requests r
+    LEFT JOIN src_request_times rt ON rt.request_id = r.request_id
+    WHERE r._day BETWEEN $day - 1 AND $day
 ),
 ranked AS (
     SELECT *, row_number() OVER w AS _copy, first_value(_content) OVER w AS _first_content
