@@ -326,3 +326,19 @@ def test_a_request_id_reused_two_days_later_is_quarantined_and_the_first_request
     report = validate_logs(root)
     assert {(t, r): n for t, r, n, _ in report.reasons} == {("requests", "reused_request_id"): 1}
     assert _outcomes(report)["impressions"] == _outcomes(validate_logs(base))["impressions"]
+
+
+def test_a_narrower_rebuild_counts_every_raw_row_once(base):
+    from recsys_assets.assets.direct import build_groups, connect
+    from recsys_assets.assets.sources import build_raw_logs
+    from recsys_assets.config import PipelineConfig, load_settings
+
+    con = connect()
+    days = [dt.date(2026, 1, 5), dt.date(2026, 1, 6)]
+    build_groups(con, base, days, PipelineConfig(), ["sources", "clean"])
+    narrower = load_settings().model_copy(update={"logs": base, "start_date": days[0], "end_date": days[1]})
+    build_raw_logs(con, narrower)  # the 6th is now out of range, and still has its partitions
+    for table in ("requests", "impressions", "events", "candidates"):
+        raw = con.execute("SELECT sum(rows) FROM raw_logs WHERE source_table = ?", [table]).fetchone()[0]
+        accounted = con.execute("SELECT sum(rows) FROM row_accounting WHERE source_table = ?", [table]).fetchone()[0]
+        assert accounted == raw == _file_rows(base, table), table

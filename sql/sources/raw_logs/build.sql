@@ -44,14 +44,18 @@ WHERE _day IS NULL OR _t > $max_ts;
 
 DELETE FROM row_accounting WHERE day IS NULL AND source_table IN ('requests', 'impressions', 'events', 'candidates');
 
+-- a day outside the range that a wider build accounted for keeps its partition's accounting:
+-- counted again here, its rows would be counted twice
 INSERT INTO row_accounting
 SELECT
     NULL,
-    source_table,
-    CASE WHEN day IS NULL THEN 'quarantined' ELSE 'out_of_range' END AS outcome,
-    sum(rows)
-FROM raw_logs
-WHERE day IS NULL OR day < $range_start OR day >= $range_end
+    r.source_table,
+    CASE WHEN r.day IS NULL THEN 'quarantined' ELSE 'out_of_range' END AS outcome,
+    sum(r.rows)
+FROM raw_logs r
+WHERE r.day IS NULL
+   OR ((r.day < $range_start OR r.day >= $range_end)
+       AND NOT EXISTS (SELECT 1 FROM row_accounting a WHERE a.source_table = r.source_table AND a.day = r.day))
 GROUP BY ALL;
 
 DROP MACRO TABLE placed_rows;
