@@ -11,15 +11,31 @@ Dagster shows every downstream partition as needing a rebuild).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from recsys_assets.warehouse.sql import ALL_KEYS, SQL_DIR, execute, run_sql
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed if the block ends, rolled back if it raises. The block's
+    error is what the caller sees: a rollback that fails too (DuckDB may have ended the
+    transaction itself, e.g. when the disk filled up) does not hide the cause."""
+    execute(con, "BEGIN TRANSACTION")
+    try:
+        yield
+        execute(con, "COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            execute(con, "ROLLBACK")
+        raise
 
 
 @functools.cache
@@ -58,17 +74,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
         exists = not missing_tables(con, [table])
         if exists and row is not None and row[0] == want:
             continue
-        execute(con, "BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if exists and (row is None or row[0] != want):
                 execute(con, f'DROP TABLE "{table}"')  # name comes from the fixed list of asset tables
                 recreated.append(table)
             run_sql(con, schema_files()[table])
             execute(con, "INSERT OR REPLACE INTO _schema_versions VALUES (?, ?)", [table, want])
-            execute(con, "COMMIT")
-        except BaseException:
-            execute(con, "ROLLBACK")
-            raise
     return recreated
 
 
@@ -76,30 +87,20 @@ def write_atomically(con: duckdb.DuckDBPyConnection, sql_names: str | Sequence[s
                      chunks: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ALL_KEYS) -> None:
     """Run ``sql/<name>.sql`` for each of ``sql_names`` in order (delete-then-insert of one
     partition, then what goes with it) in one transaction (``chunks``: see ``run_sql``)."""
-    execute(con, "BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name in [sql_names] if isinstance(sql_names, str) else sql_names:
             run_sql(con, name, params, chunks)
-        execute(con, "COMMIT")
-    except BaseException:
-        execute(con, "ROLLBACK")
-        raise
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, delete: str | None = None,
                  params: list | None = None) -> None:
     """In one transaction: run the ``delete`` statement (which rows the new ones replace; None
     = append) and insert ``rows`` (Arrow, in the table's column order) into ``table``."""
-    execute(con, "BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if delete is not None:
             execute(con, delete, params or [])
         if rows.num_rows:
             con.from_arrow(rows).insert_into(table)
-        execute(con, "COMMIT")
-    except BaseException:
-        execute(con, "ROLLBACK")
-        raise
 
 
 def sql_code_version(*sql_names: str, tables: Iterable[str] = ()) -> str:

@@ -342,3 +342,26 @@ def test_a_narrower_rebuild_counts_every_raw_row_once(base):
         raw = con.execute("SELECT sum(rows) FROM raw_logs WHERE source_table = ?", [table]).fetchone()[0]
         accounted = con.execute("SELECT sum(rows) FROM row_accounting WHERE source_table = ?", [table]).fetchone()[0]
         assert accounted == raw == _file_rows(base, table), table
+
+
+def test_a_write_that_fails_for_lack_of_disk_reports_that_not_the_failed_rollback():
+    """DuckDB ends the transaction itself when a write hits a full disk; the ROLLBACK that
+    follows fails with 'no transaction is active'. The user must see the disk error."""
+    import duckdb
+
+    from recsys_assets.warehouse.tables import write_atomically
+
+    class FullDisk:
+        def execute(self, statement, params=None):
+            if statement.startswith("BEGIN"):
+                return self
+            if statement == "ROLLBACK":
+                raise duckdb.TransactionException("cannot rollback - no transaction is active")
+            raise duckdb.IOException('Could not write file "warehouse.duckdb.wal": No space left on device')
+
+        def fetchall(self):
+            return []
+
+    with pytest.raises(duckdb.IOException, match="No space left on device") as err:
+        write_atomically(FullDisk(), "clean/row_accounting/build", {"day": None, "table": "events"})
+    assert "cannot rollback" not in str(err.value)
