@@ -8,6 +8,7 @@ warning where a name was interpreted). Nothing in the corpus may change data sil
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import io
 import shutil
 from collections.abc import Callable
@@ -140,8 +141,9 @@ def _file_rows(root: Path, table: str) -> int:
             continue  # skipped by discovery (with a warning)
         if path.is_file() and path.suffix.lower() in (".parquet", ".parq"):
             total += pq.read_metadata(path).num_rows
-        elif path.is_file() and path.name.lower().endswith(".csv"):
-            total += max(0, len(path.read_bytes().rstrip(b"\n").split(b"\n")) - 1)
+        elif path.is_file() and path.name.lower().endswith((".csv", ".csv.gz")):
+            data = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
+            total += max(0, len(data.rstrip(b"\n").split(b"\n")) - 1)
     return total
 
 
@@ -257,6 +259,47 @@ CASES: dict[str, tuple[Callable[[Path], None], object]] = {
     "an exact duplicate event is counted as a duplicate": (
         edit("events", lambda t: pa.concat_tables([t, t.slice(0, 1)])),
         Accepted(check=lambda report: _outcomes(report)["events"].get("duplicate") == 1)),
+    # ---- time: skew, order, the future
+    "an impression shown an hour before its request is quarantined": (
+        edit("impressions", lambda t: _set(t, "ts", 0, _request_ts(t) - dt.timedelta(hours=1), t.schema.field("ts").type)),
+        Quarantined("impressions", "impression_precedes_request")),
+    "an impression shown two hours after its request is quarantined": (
+        edit("impressions", lambda t: _set(t, "ts", 0, _request_ts(t) + dt.timedelta(hours=2), t.schema.field("ts").type)),
+        Quarantined("impressions", "impression_long_after_request")),
+    "a request dated next year is quarantined as in the future": (
+        edit("requests", lambda t: _set(t, "ts", 0, dt.datetime(2027, 6, 1))), Quarantined("requests", "ts_in_future")),
+    "a CSV timestamp with an offset is converted to UTC": (
+        to_csv("events", replace_in_first_data_row(1, "2026-01-05 12:00:00+02:00")), Accepted()),
+    "a required timestamp stored as an integer is an error": (
+        edit("events", lambda t: t.set_column(t.column_names.index("ts"), "ts", pa.array(range(t.num_rows), pa.int64()))),
+        Error("column 'ts': type BIGINT cannot hold a timestamp")),
+    # ---- other tables
+    "a negative item price is quarantined": (
+        edit("items", lambda t: _set(t, "price", 0, -1.0, pa.float64()), part="items"), Quarantined("items", "invalid_value:price")),
+    "an unknown item status is quarantined": (
+        edit("items", lambda t: _set(t, "status", 0, "gone"), part="items"), Quarantined("items", "invalid_value:status")),
+    "an item version without valid_from is quarantined": (
+        edit("items", lambda t: _set(t, "valid_from", 0, None), part="items"), Quarantined("items", "missing_required:valid_from")),
+    "an outage ending before it starts is quarantined": (
+        edit("outages", lambda t: _set(t, "end_ts", 0, t["start_ts"][0].as_py() - dt.timedelta(hours=1)), part="outages"),
+        Quarantined("outages", "invalid_value:end_ts")),
+    "a user listed twice with other content is quarantined": (
+        edit("users", lambda t: pa.concat_tables([t, _set(t.slice(0, 1), "segment", 0, "another")]), part="users"),
+        Quarantined("users", "conflicting_duplicate:user_id")),
+    "a candidate of an unknown request is quarantined": (
+        edit("candidates", lambda t: _set(t, "request_id", 0, "no-such-request")), Quarantined("candidates", "unknown_request")),
+    "two items at one position of a slate: the second is quarantined": (
+        edit("impressions", lambda t: pa.concat_tables([t, _set(_set(t.slice(0, 1), "item_id", 0, "i-extra"), "event_id", 0, "e-x")])),
+        Quarantined("impressions", "position_conflict")),
+    "one item at two positions of a slate: the lower is quarantined": (
+        edit("impressions", lambda t: pa.concat_tables([t, _set(_set(t.slice(0, 1), "position", 0, 99), "event_id", 0, "e-x")])),
+        Quarantined("impressions", "item_repeated_in_slate")),
+    "an optional column with no values at all is read as missing": (
+        edit("events", lambda t: t.set_column(t.column_names.index("value"), "value", pa.nulls(t.num_rows))), Accepted()),
+    "a required table without files is an error": (
+        lambda root: shutil.rmtree(root / "events"), Error("required table has no .parquet or .csv files")),
+    "a gzip CSV file is read": (
+        lambda root: _gzip_csv(root, "events"), Accepted()),
     # ---- engine errors are one line naming the file
     "a corrupt Parquet page is one line naming the file": (
         lambda root: _corrupt(root / "events" / f"{DAY1}.parquet"), Error(f"events/{DAY1}.parquet")),
@@ -271,6 +314,19 @@ CASES: dict[str, tuple[Callable[[Path], None], object]] = {
     "a zero-byte file is one line naming the file": (
         lambda root: (root / "events" / "part-empty.parquet").write_bytes(b""), Error("part-empty.parquet")),
 }
+
+
+def _request_ts(impressions: pa.Table) -> dt.datetime:
+    """The logged time of the request of the first impression row (simulated impressions carry it)."""
+    return impressions["ts"][0].as_py()
+
+
+def _gzip_csv(root: Path, table: str) -> None:
+    path = root / table / f"{DAY1}.parquet"
+    text = pq.read_table(path).to_pandas().to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+    path.unlink()
+    with gzip.open(root / table / f"{DAY1}.csv.gz", "wt") as f:
+        f.write(text)
 
 
 def pc_cast(t: pa.Table, column: str, type_: pa.DataType) -> pa.Table:
