@@ -298,6 +298,9 @@ CASES: dict[str, tuple[Callable[[Path], None], object]] = {
         edit("events", lambda t: t.set_column(t.column_names.index("value"), "value", pa.nulls(t.num_rows))), Accepted()),
     "a required table without files is an error": (
         lambda root: shutil.rmtree(root / "events"), Error("required table has no .parquet or .csv files")),
+    "a CSV with Windows line endings is read": (to_csv("events", lambda s: s.replace("\n", "\r\n")), Accepted()),
+    "a CSV header naming a column twice is refused": (
+        to_csv("events", lambda s: s.replace("item_id", "type", 1)), Error("column names differ only in case (or repeat)")),
     "a gzip CSV file is read": (
         lambda root: _gzip_csv(root, "events"), Accepted()),
     # ---- engine errors are one line naming the file
