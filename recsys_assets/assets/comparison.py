@@ -31,7 +31,7 @@ from recsys_assets.ranker.features import FeatureSpec, group_sizes
 from recsys_assets.ranker.training import Progress, RankerConfig, TrainingSet, run_fits, train
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.warehouse.sql import arrow_query, query_dicts, run_sql
+from recsys_assets.warehouse.sql import arrow_query, run_sql
 from recsys_assets.warehouse.tables import ensure_schema, replace_rows, sql_code_version
 
 _KEY_SEP = "\x1f"
@@ -184,11 +184,6 @@ def _metadata(comparison: Comparison, split, seconds: dict[str, float], training
     meta["recommendation"] = dg.MetadataValue.md(comparison.recommendation)
     return meta
 
-
-def latest_comparison(con) -> list[dict[str, Any]]:
-    """Rows of the latest comparison, best arm first (what `recsys compare` prints)."""
-    ensure_schema(con, ["sampler_comparison"])
-    return query_dicts(con, "model/sampler_comparison/latest")
 
 
 def _code_version() -> str:

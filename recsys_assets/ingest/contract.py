@@ -56,10 +56,6 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
-    def required_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.required]
-
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
