@@ -33,6 +33,7 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from recsys_assets.config import PipelineConfig
 from recsys_assets.ranker.features import MONOTONE_INCREASING
 
 Progress = Callable[[str], None]
@@ -40,26 +41,31 @@ PositionHandling = Literal["examination", "lambdarank_position", "ipw", "none", 
 POINTWISE = ("examination", "none")
 
 
+def _setting(name: str) -> Any:
+    """The default of a user-facing ranker option: stated once, in the settings."""
+    return PipelineConfig.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class RankerConfig:
-    position_handling: PositionHandling = "examination"
+    position_handling: PositionHandling = _setting("ranker_position_handling")
     training_rows: Literal["ranking_negatives", "all_shown"] = "ranking_negatives"
-    use_weights: bool = False
+    use_weights: bool = _setting("ranker_use_weights")
     ipw_clip: float = 20.0
-    learning_rate: float = 0.05
-    num_leaves: int = 7
+    learning_rate: float = _setting("ranker_learning_rate")
+    num_leaves: int = _setting("ranker_num_leaves")
     min_data_in_leaf: int = 200
     feature_fraction: float = 0.7
     monotone: bool = True  # constrain the rate and share features to increase relevance
-    max_rounds: int = 1500
+    max_rounds: int = _setting("ranker_max_rounds")
     early_stopping_rounds: int = 50
     # after early stopping on the validation day, fit again on the training days plus the
     # validation day's rows for the rounds found (the evaluation days stay unseen; the
     # calibration is then fitted on a day the model has seen, which the evaluation's ECE
     # on the held-out days checks)
-    refit: bool = False
+    refit: bool = _setting("ranker_refit")
     seed: int = 1
-    threads: int = 0  # 0 = LightGBM's default
+    threads: int = _setting("ranker_threads")  # 0 = every core (up to 8)
 
     def lgb_params(self) -> dict[str, Any]:
         params = {
