@@ -41,31 +41,30 @@ PositionHandling = Literal["examination", "lambdarank_position", "ipw", "none", 
 POINTWISE = ("examination", "none")
 
 
-def _setting(name: str) -> Any:
-    """The default of a user-facing ranker option: stated once, in the settings."""
-    return PipelineConfig.model_fields[name].default
+#: the defaults of the user-facing ranker options: stated once, in the settings
+_SETTING = {name: field.default for name, field in PipelineConfig.model_fields.items()}
 
 
 @dataclass(frozen=True)
 class RankerConfig:
-    position_handling: PositionHandling = _setting("ranker_position_handling")
+    position_handling: PositionHandling = _SETTING["ranker_position_handling"]
     training_rows: Literal["ranking_negatives", "all_shown"] = "ranking_negatives"
-    use_weights: bool = _setting("ranker_use_weights")
+    use_weights: bool = _SETTING["ranker_use_weights"]
     ipw_clip: float = 20.0
-    learning_rate: float = _setting("ranker_learning_rate")
-    num_leaves: int = _setting("ranker_num_leaves")
+    learning_rate: float = _SETTING["ranker_learning_rate"]
+    num_leaves: int = _SETTING["ranker_num_leaves"]
     min_data_in_leaf: int = 200
     feature_fraction: float = 0.7
     monotone: bool = True  # constrain the rate and share features to increase relevance
-    max_rounds: int = _setting("ranker_max_rounds")
+    max_rounds: int = _SETTING["ranker_max_rounds"]
     early_stopping_rounds: int = 50
     # after early stopping on the validation day, fit again on the training days plus the
     # validation day's rows for the rounds found (the evaluation days stay unseen; the
     # calibration is then fitted on a day the model has seen, which the evaluation's ECE
     # on the held-out days checks)
-    refit: bool = _setting("ranker_refit")
+    refit: bool = _SETTING["ranker_refit"]
     seed: int = 1
-    threads: int = _setting("ranker_threads")  # 0 = every core (up to 8)
+    threads: int = _SETTING["ranker_threads"]  # 0 = every core (up to 8)
 
     def lgb_params(self) -> dict[str, Any]:
         params = {
