@@ -18,6 +18,14 @@ Model, for a shown item at 1-based position ``k`` of request ``r`` with scroll d
   not available (out of stock, deleted or banned) at that time. 80% of purchases are
   attributed to their request. 8% of purchases are returned 1 to 20 days later (with the
   purchase's attribution and value);
+* other click models (``click_model``): ``cascade`` and ``dcm`` scan the slate from the top
+  down to the scroll depth, clicking an examined item with the same probability as above;
+  cascade stops after the first click, DCM goes on after a click at ``k`` with probability
+  ``dcm_continuation[k]`` (and always without a click). An item's true ``P(examined)`` is
+  then ``[k <= S_r] prod_{j < k} (1 - c_j (1 - lambda_j))`` (``c_j`` the click probability
+  of the item above, ``lambda`` = 0 for cascade), exact over the click draws.
+  ``trust_bias`` examines like ``pbm`` and clicks an examined item with
+  ``eps_plus_k a + eps_minus_k (1 - a)`` (``a`` the click probability above);
 * examined but not clicked items are hidden with ``0.02 (1 - A)^2`` and otherwise reported
   with ``0.002 (1 - A)^2``, ``Exp(15 s) + 2 s (k - 1)`` after the request.
 """
@@ -30,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .catalog import Catalog
-from .config import SimulatorConfig
+from .config import SimulatorConfig, per_position
 from .lifecycle import ItemTimeline
 from .retrieval import Candidates
 from .serving import TARGET_MEAN_ATTRACTIVENESS, Served
@@ -92,6 +100,8 @@ class TrueEvents:
     attributed: NDArray[np.bool_]
     value: NDArray[np.float64]
     """Price for purchases and returns, NaN otherwise."""
+    examined: NDArray[np.bool_]
+    """Per impression: whether it was examined (the latent draw)."""
     lost_purchases: int
     """Purchases that did not happen because the item was unavailable at purchase time."""
 
@@ -147,14 +157,8 @@ def behave(
     """Draw clicks and downstream events for the impressions (``attractiveness`` per impression)."""
     row = impressions.row
     scripted = requests.scripted[row]
-    noise = np.float32(config.click_noise)
-    click_p = np.where(
-        scripted,
-        np.float32(BOT_CLICK_PROBABILITY),
-        (1 - noise) * attractiveness + noise * np.float32(TARGET_MEAN_ATTRACTIVENESS),
-    )
-    examined = rng.random(len(row), dtype=np.float32) < impressions.examination
-    clicked = examined & (rng.random(len(row), dtype=np.float32) < click_p)
+    click_p = click_probability(config, requests, impressions, attractiveness)
+    examined, clicked = _examine_and_click(config, requests, impressions, click_p, rng)
 
     click = np.flatnonzero(clicked)
     delay_s = rng.exponential(CLICK_DELAY_MEAN_S, len(click)) + CLICK_DELAY_PER_POSITION_S * (
@@ -220,8 +224,98 @@ def behave(
         row=row[index],
         attributed=np.concatenate([np.ones(len(p[1]), bool) if p[3] is None else p[3] for p in parts]),
         value=np.concatenate([np.full(len(p[1]), np.nan) if p[4] is None else p[4] for p in parts]),
+        examined=examined,
         lost_purchases=int((~available).sum()),
     )
+
+
+def click_probability(
+    config: SimulatorConfig, requests: Requests, impressions: Impressions, attractiveness: NDArray[np.float64]
+) -> NDArray[np.floating]:
+    """``P(click | examined)`` per impression under ``click_model`` (bots: 0.1 anywhere)."""
+    scripted = requests.scripted[impressions.row]
+    noise = np.float32(config.click_noise)
+    relevance = (1 - noise) * attractiveness + noise * np.float32(TARGET_MEAN_ATTRACTIVENESS)
+    if config.click_model == "trust_bias":
+        slots = config.slate_size
+        plus = np.array(per_position(config.trust_eps_plus, slots))[impressions.position - 1]
+        minus = np.array(per_position(config.trust_eps_minus, slots))[impressions.position - 1]
+        relevance = plus * relevance + minus * (1 - relevance)
+    return np.where(scripted, np.float32(BOT_CLICK_PROBABILITY), relevance)
+
+
+def _continuation(config: SimulatorConfig) -> NDArray[np.float64]:
+    """``lambda_k``: probability of scanning on after a click at position ``k`` (cascade: 0)."""
+    if config.click_model == "dcm":
+        return np.array(per_position(config.dcm_continuation, config.slate_size))
+    return np.zeros(config.slate_size)
+
+
+def _slate_matrix(
+    requests: Requests, impressions: Impressions, slots: int, values: NDArray, fill: float | bool
+) -> NDArray:
+    """``(requests, slots)`` matrix of per-impression ``values`` (``fill`` past the end of the slate)."""
+    out = np.full(requests.size * slots, fill, dtype=values.dtype)
+    out[impressions.row.astype(np.intp) * slots + impressions.position - 1] = values
+    return out.reshape(requests.size, slots)
+
+
+def _scan(
+    config: SimulatorConfig, requests: Requests, impressions: Impressions, click_p: NDArray[np.floating]
+) -> tuple[NDArray[np.bool_], NDArray[np.floating], NDArray[np.float64]]:
+    """Visibility, click probability and continuation after a click, as ``(requests, slots)`` matrices."""
+    slots = config.slate_size
+    visible = impressions.position <= requests.scroll_depth[impressions.row]
+    scripted = requests.scripted[:, None]
+    return (
+        _slate_matrix(requests, impressions, slots, visible, False),
+        _slate_matrix(requests, impressions, slots, click_p, 0.0),
+        np.where(scripted, 1.0, _continuation(config)[None, :]),
+    )
+
+
+def examination_probability(
+    config: SimulatorConfig, requests: Requests, impressions: Impressions, click_p: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """True ``P(examined)`` per impression: ``impressions.examination`` for ``pbm`` and
+    ``trust_bias``; for ``cascade`` and ``dcm`` the exact probability over the click draws
+    above, ``[k <= S] prod_{j < k} (1 - c_j (1 - lambda_j))`` (1 for scripted bots)."""
+    if config.click_model in ("pbm", "trust_bias"):
+        return impressions.examination
+    visible, click, go_on = _scan(config, requests, impressions, click_p)
+    stay = 1.0 - click * (1.0 - go_on)
+    reach = np.ones(stay.shape)
+    np.cumprod(stay[:, :-1], axis=1, out=reach[:, 1:])
+    cell = impressions.row.astype(np.intp) * config.slate_size + impressions.position - 1
+    return np.where(visible, reach, 0.0).ravel()[cell]
+
+
+def _examine_and_click(
+    config: SimulatorConfig,
+    requests: Requests,
+    impressions: Impressions,
+    click_p: NDArray[np.floating],
+    rng: np.random.Generator,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Latent examination and clicks per impression under ``click_model``."""
+    size = impressions.size
+    if config.click_model in ("pbm", "trust_bias"):
+        examined = rng.random(size, dtype=np.float32) < impressions.examination
+        clicked = examined & (rng.random(size, dtype=np.float32) < click_p)
+        return examined, clicked
+    slots = config.slate_size
+    go_on_draw = _slate_matrix(requests, impressions, slots, rng.random(size, dtype=np.float32), 1.0)
+    click_draw = _slate_matrix(requests, impressions, slots, rng.random(size, dtype=np.float32), 1.0)
+    visible, click, go_on = _scan(config, requests, impressions, click_p)
+    examined = np.zeros(visible.shape, bool)
+    clicked = np.zeros(visible.shape, bool)
+    scanning = np.ones(requests.size, bool)
+    for k in range(slots):
+        examined[:, k] = scanning & visible[:, k]
+        clicked[:, k] = examined[:, k] & (click_draw[:, k] < click[:, k])
+        scanning = examined[:, k] & (~clicked[:, k] | (go_on_draw[:, k] < go_on[:, k]))
+    cell = impressions.row.astype(np.intp) * slots + impressions.position - 1
+    return examined.ravel()[cell], clicked.ravel()[cell]
 
 
 def _negative_ts(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -17,7 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from .arrays import IdSequence, string_array
-from .behaviour import Impressions, behave, show
+from .behaviour import Impressions, behave, click_probability, examination_probability, show
 from .config import SimulatorConfig
 from .dirt import (
     EVENT_CORRUPTIONS,
@@ -34,11 +35,21 @@ from .frame import NULL_INT32, ConsecutiveIds, Frame, concat, take
 from .ledger import Ledger
 from .lifecycle import DayIndex
 from .retrieval import Pools, build_pools, retrieve
-from .serving import Assessment, Served, assess, calibrate_intercept, rank
+from .serving import (
+    Assessment,
+    Rankers,
+    Served,
+    assess,
+    calibrate_intercept,
+    day_rankers,
+    policy_codes,
+    policy_labels,
+    rank,
+)
 from .tables import attractiveness_table, candidates_table, events_table, impressions_table, requests_table
 from .timebase import US_PER_DAY
 from .traffic import Requests, generate_requests
-from .vocabulary import DEVICES, EXPLORE, INELIGIBILITY_REASONS, RANKER, TRAFFIC, USER_TRAFFIC
+from .vocabulary import DEVICES, INELIGIBILITY_REASONS, TRAFFIC, USER_TRAFFIC
 from .world import World
 from .writer import ParquetSink, TableStream
 
@@ -74,6 +85,13 @@ class DayRunner:
         self.intercept: float | None = None
         self.depth_counts = np.zeros((len(DEVICES), config.slate_size + 1), np.int64)
         """Scroll-depth histogram of human requests per device, for the examination truth."""
+        self.examined_counts = np.zeros((len(DEVICES), config.slate_size), np.int64)
+        """Examined impressions of human requests per device and position (latent draws)."""
+        self.shown_counts = np.zeros((len(DEVICES), config.slate_size), np.int64)
+        """Impressions of human requests per device and position."""
+        self.policies = policy_labels(config)
+        """Values of ``requests.policy``."""
+        self.rankers: Rankers | None = None
         self._pending: dict[int, list[Frame]] = defaultdict(list)
 
     def run(self, day: int, seed: np.random.SeedSequence) -> None:
@@ -81,6 +99,7 @@ class DayRunner:
         config, world = self.config, self.world
         traffic_seed, pools_seed, requests_seed, events_seed, blocks_seed = seed.spawn(5)
         name = (config.start + timedelta(days=day)).isoformat()
+        self.rankers = day_rankers(config, day, len(world.catalog.quality))
         day_start = self.window.start_us + day * US_PER_DAY
         self._report("traffic", day, 0.0)
         requests = generate_requests(
@@ -141,7 +160,17 @@ class DayRunner:
         assessment = assess(config, requests, candidates, world.catalog, world.timeline, index, assess_rng)
         if self.utility_moments is None:
             self.utility_moments = (float(assessment.utility.mean()), float(assessment.utility.std()))
-        served = rank(config, requests, candidates, assessment, world.catalog, self.utility_moments, rank_rng)
+        assert self.rankers is not None
+        served = rank(
+            config,
+            requests,
+            candidates,
+            assessment,
+            world.catalog,
+            self.utility_moments,
+            self.rankers,
+            rank_rng,
+        )
         impressions = show(config, requests, candidates, served, show_rng)
         if self.intercept is None:
             shown_to_people = impressions.candidate[requests.human[impressions.row]]
@@ -150,6 +179,12 @@ class DayRunner:
             )
             self.intercept = calibrate_intercept(sample)
         attractiveness = assessment.attractiveness(self.intercept)
+        if config.click_model in ("cascade", "dcm"):
+            click_p = click_probability(
+                config, requests, impressions, attractiveness.ravel()[impressions.candidate]
+            )
+            exact = examination_probability(config, requests, impressions, click_p)
+            impressions = replace(impressions, examination=exact)
         position = served.positions(config.candidates_per_request)
         examination = np.zeros(position.shape, np.float64)
         examination.ravel()[impressions.candidate] = impressions.examination
@@ -173,6 +208,7 @@ class DayRunner:
             world.timeline,
             behaviour_rng,
         )
+        self._record_examination(requests, impressions, events.examined)
         log = log_events(config, events, requests, self.window, self.event_ids, logging_rng, self.ledger)
         for target in np.unique(log["file_day"]):
             self._pending[int(target)].append(take(log, np.flatnonzero(log["file_day"] == target)))
@@ -200,7 +236,7 @@ class DayRunner:
             "position": impressions.position,
             "ts": impressions.ts_us,
             "visible_ms": np.where(requests.visibility_unknown[row], NULL_INT32, impressions.visible_ms),
-            "propensity": np.where(requests.explore[row], 1.0 / np.maximum(served.length[row], 1), np.nan),
+            "propensity": served.propensity[row, impressions.position - 1],
             "source": impressions.source,
             "event_id": self._event_id_range(impressions.size),
         }
@@ -244,6 +280,21 @@ class DayRunner:
             self.depth_counts.shape
         )
 
+    def _record_examination(
+        self, requests: Requests, impressions: Impressions, examined: NDArray[np.bool_]
+    ) -> None:
+        """Count shown and examined impressions of people per device and position."""
+        human = requests.human[impressions.row]
+        slots = self.config.slate_size
+        cells = (
+            requests.device[impressions.row[human]].astype(np.int64) * slots + impressions.position[human] - 1
+        )
+        size = self.shown_counts.size
+        self.shown_counts += np.bincount(cells, minlength=size).reshape(self.shown_counts.shape)
+        self.examined_counts += np.bincount(cells[examined[human]], minlength=size).reshape(
+            self.examined_counts.shape
+        )
+
     def _record_block(self, assessment: Assessment, impressions: Impressions) -> None:
         """Count ineligible candidates that leaked through the filter, and those shown."""
         shown = np.bincount(assessment.reason.ravel()[impressions.candidate] + 1, minlength=6)
@@ -265,7 +316,7 @@ class DayRunner:
             "query": requests.query,
             "device": requests.device,
             "region": requests.region,
-            "policy": np.where(requests.explore, EXPLORE, RANKER).astype(np.int8),
+            "policy": policy_codes(config, requests, self.rankers.version if self.rankers else 0),
             "is_exploration": requests.explore,
             "traffic": requests.traffic,
         }
@@ -279,7 +330,9 @@ class DayRunner:
         self.sink.write(
             "requests",
             f"requests/part-{name}.parquet",
-            lambda: pa.concat_tables([requests_table(part, self.world, digits) for part in parts]),
+            lambda: pa.concat_tables(
+                [requests_table(part, self.world, digits, self.policies) for part in parts]
+            ),
         )
 
     def _queue_events(self, day: int, name: str, rng: np.random.Generator) -> None:

@@ -19,6 +19,19 @@ Model, for request ``r`` and candidate item ``i``:
   order. Exploration requests show the same items in a uniformly random order, so every
   item has propensity ``1 / n`` for each position (``n`` = slate length, ``slate_size``
   unless too few candidates are eligible).
+
+That is the default. More generally (``SimulatorConfig`` documents each option):
+
+* several logging policies: request ``r`` goes to policy ``p = hash(seed, number_r) mod P``,
+  whose ranker has its own ``L_p`` and noise ``sigma_p`` (``logging_qualities``,
+  ``logging_noises``); with several rankers (policies or versions over days) each version
+  also adds a fixed per-item offset ``N(0, ranker_item_noise)`` to its scores;
+* ``logger = plackett_luce``: the slate is drawn from the Plackett-Luce distribution of
+  ``score / T`` (Gumbel-max trick), and each shown item gets its exact conditional
+  probability given the items above as its propensity;
+* exploration designs perturb the request's own slate: ``shuffle`` (above), ``topk_shuffle``
+  (positions ``1..k`` in random order) and ``adjacent_swap`` (one uniformly chosen adjacent
+  pair swapped), each with the propensities documented in ``SimulatorConfig``.
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ from .config import SimulatorConfig
 from .lifecycle import DayIndex, ItemTimeline
 from .retrieval import Candidates
 from .traffic import Requests
-from .vocabulary import BANNED, DELETED
+from .vocabulary import BANNED, DELETED, EXPLORE, RANKER
 
 QUALITY_WEIGHT = 0.8
 PREFERENCE_WEIGHT = 0.8
@@ -41,6 +54,8 @@ INTENT_WEIGHT = 1.2
 PRICE_WEIGHT = 0.5
 UTILITY_NOISE = 0.3
 RANKER_NOISE = 0.5
+RANKER_OFFSET_STREAM = 0x52414E4B
+"""Spawn key of the random stream of the ranker versions' item offsets."""
 TARGET_MEAN_ATTRACTIVENESS = 0.2
 
 
@@ -73,6 +88,8 @@ class Served:
     """Candidate column shown at each position, -1 past the end of the slate."""
     length: NDArray[np.int32]
     """Number of items shown per request."""
+    propensity: NDArray[np.float64]
+    """``(requests, slate_size)`` logged propensity of the item at each position, NaN = unknown."""
 
     def positions(self, candidates: int) -> NDArray[np.int32]:
         """``(requests, candidates)`` 1-based shown position of each candidate, 0 if not shown."""
@@ -141,6 +158,77 @@ def assess(
     return Assessment(reason=reason, leaked=leaked, utility=utility)
 
 
+@dataclass(frozen=True)
+class Rankers:
+    """The logging rankers live on one day: one per policy, at the day's version."""
+
+    quality: NDArray[np.float32]
+    """``L_p`` per policy."""
+    noise: NDArray[np.float32]
+    """Standard deviation of the per-request score noise per policy."""
+    offset: NDArray[np.float32] | None
+    """``(policies, items)`` fixed score offset of the day's version, None for the single ranker."""
+    version: int
+
+
+def day_rankers(config: SimulatorConfig, day: int, items: int) -> Rankers:
+    """The rankers of day ``day`` (their item offsets depend only on the seed and the version)."""
+    every = config.ranker_versions_change_every_days
+    version = day // every if every else 0
+    offset = None
+    if config.several_rankers:
+        seed = np.random.SeedSequence(config.seed, spawn_key=(RANKER_OFFSET_STREAM, version))
+        offset = np.random.default_rng(seed).standard_normal(
+            (config.logging_policies, items), dtype=np.float32
+        )
+        offset *= np.float32(config.ranker_item_noise)
+    return Rankers(
+        quality=np.array(config.policy_values(config.logging_qualities, config.logging_quality), np.float32),
+        noise=np.array(config.policy_values(config.logging_noises, RANKER_NOISE), np.float32),
+        offset=offset,
+        version=version,
+    )
+
+
+def assign_policy(config: SimulatorConfig, number: NDArray[np.int64]) -> NDArray[np.int32]:
+    """A/B bucket of each request: a hash (splitmix64) of the seed and the request number."""
+    if config.logging_policies == 1:
+        return np.zeros(len(number), np.int32)
+    z = number.astype(np.uint64) ^ np.uint64((config.seed * 0x9E3779B97F4A7C15 + 0x5BD1E995) % 2**64)
+    z += np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z % np.uint64(config.logging_policies)).astype(np.int32)
+
+
+def policy_labels(config: SimulatorConfig) -> tuple[str, ...]:
+    """Values of ``requests.policy``: code 0 is the first ranker, 1 exploration, then the others.
+
+    The default configuration gives ``("ranker_v3", "explore_v1")``.
+    """
+    explore = {
+        "shuffle": "explore_v1",
+        "topk_shuffle": f"explore_top{config.exploration_top_k}_v1",
+        "adjacent_swap": "explore_swap_v1",
+    }[config.exploration_design]
+    policies = config.logging_policies
+
+    def name(code: int) -> str:
+        version, policy = divmod(code, policies)
+        suffix = f"_{chr(ord('a') + policy)}" if policies > 1 else ""
+        return f"ranker_v{3 + version}{suffix}"
+
+    codes = range(1, policies * config.ranker_versions)
+    return (name(0), explore, *(name(code) for code in codes))
+
+
+def policy_codes(config: SimulatorConfig, requests: Requests, version: int) -> NDArray[np.int8]:
+    """Code of ``requests.policy`` (into :func:`policy_labels`) per request."""
+    ranker = version * config.logging_policies + assign_policy(config, requests.number)
+    return np.where(requests.explore, EXPLORE, np.where(ranker == 0, RANKER, ranker + 1)).astype(np.int8)
+
+
 def rank(
     config: SimulatorConfig,
     requests: Requests,
@@ -148,33 +236,116 @@ def rank(
     assessment: Assessment,
     catalog: Catalog,
     utility_moments: tuple[float, float],
+    rankers: Rankers,
     rng: np.random.Generator,
 ) -> Served:
-    """The logging ranker and the exploration shuffle (see module docstring).
+    """The logging rankers and the exploration designs (see module docstring).
 
     ``utility_moments`` (mean, standard deviation) standardise the utility; they are measured
     once, on the first block of requests, like a ranker trained once and then frozen.
     """
     n, k = candidates.item.shape
-    quality = np.float32(config.logging_quality)
+    policy = assign_policy(config, requests.number)
+    quality = rankers.quality[policy][:, None]
     mean, std = utility_moments
     score = assessment.utility - np.float32(mean)
     score *= quality / np.float32(std)
     score += (1 - quality) * catalog.popularity_z.astype(np.float32)[candidates.item]
-    score += np.float32(RANKER_NOISE) * rng.standard_normal((n, k), dtype=np.float32)
+    score += rankers.noise[policy][:, None] * rng.standard_normal((n, k), dtype=np.float32)
+    if rankers.offset is not None:
+        score += rankers.offset[policy[:, None], candidates.item]
     servable = (assessment.reason < 0) | assessment.leaked
     score[~servable] = -np.inf
     slots = config.slate_size
-    slate = np.argsort(-score, axis=1)[:, :slots].astype(np.int16)
+    stochastic = config.logger == "plackett_luce"
+    if stochastic:
+        logits = score.astype(np.float64) / config.logger_temperature
+        order = np.argsort(-(logits - np.log(-np.log(rng.random((n, k))))), axis=1)
+    else:
+        order = np.argsort(-score, axis=1)
+    slate = order[:, :slots].astype(np.int16)
     length = np.minimum(servable.sum(axis=1), slots).astype(np.int32)
     past_end = np.arange(slots) >= length[:, None]
     slate[past_end] = -1
+    if stochastic:
+        propensity = _plackett_luce_propensity(logits, slate, length)
+    else:
+        propensity = np.full((n, slots), np.nan)
 
     explore = np.flatnonzero(requests.explore)
-    shuffle = rng.random((len(explore), slots))
-    shuffle[past_end[explore]] = np.inf
-    slate[explore] = np.take_along_axis(slate[explore], np.argsort(shuffle, axis=1), axis=1)
-    return Served(slate=slate, length=length)
+    slate[explore], propensity[explore] = _explore(config, slate[explore], length[explore], rng)
+    return Served(slate=slate, length=length, propensity=propensity)
+
+
+def _plackett_luce_propensity(
+    logits: NDArray[np.float64], slate: NDArray[np.int16], length: NDArray[np.int32]
+) -> NDArray[np.float64]:
+    """``P(item at k | items at 1..k-1)`` of the Plackett-Luce logger, per position (NaN past the end)."""
+    n, slots = slate.shape
+    remaining = logits.copy()
+    rows = np.arange(n)
+    propensity = np.full((n, slots), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for position in range(slots):
+            _plackett_luce_step(remaining, slate, length, rows, position, propensity)
+    return propensity
+
+
+def _plackett_luce_step(
+    remaining: NDArray[np.float64],
+    slate: NDArray[np.int16],
+    length: NDArray[np.int32],
+    rows: NDArray[np.intp],
+    position: int,
+    propensity: NDArray[np.float64],
+) -> None:
+    """Fill ``propensity[:, position]`` and take the chosen items out of ``remaining``."""
+    shown = position < length
+    column = np.where(shown, slate[:, position], 0)
+    top = remaining.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    log_total = np.log(np.exp(remaining - top[:, None]).sum(axis=1)) + top
+    chosen = remaining[rows, column]
+    propensity[:, position] = np.where(shown, np.exp(chosen - log_total), np.nan)
+    remaining[rows[shown], column[shown]] = -np.inf
+
+
+def _explore(
+    config: SimulatorConfig, slate: NDArray[np.int16], length: NDArray[np.int32], rng: np.random.Generator
+) -> tuple[NDArray[np.int16], NDArray[np.float64]]:
+    """The exploration slates of ``exploration_design`` and their propensities."""
+    m, slots = slate.shape
+    past_end = np.arange(slots) >= length[:, None]
+    design = config.exploration_design
+    if design == "shuffle":
+        shuffle = rng.random((m, slots))
+        shuffle[past_end] = np.inf
+        slate = np.take_along_axis(slate, np.argsort(shuffle, axis=1), axis=1)
+        propensity = np.broadcast_to((1.0 / np.maximum(length, 1))[:, None], (m, slots)).copy()
+    elif design == "topk_shuffle":
+        top = config.exploration_top_k
+        column = np.arange(slots)
+        shuffle = rng.random((m, slots))
+        fixed = column >= top
+        shuffle[:, fixed] = 1.0 + column[fixed]
+        shuffle[past_end] = np.inf
+        slate = np.take_along_axis(slate, np.argsort(shuffle, axis=1), axis=1)
+        share = 1.0 / np.maximum(np.minimum(length, top), 1)
+        propensity = np.where(column < top, share[:, None], 1.0)
+    else:
+        pairs = np.maximum(length - 1, 0)
+        first = np.minimum((rng.random(m) * pairs).astype(np.int32), np.maximum(pairs - 1, 0))
+        rows = np.flatnonzero(pairs >= 1)
+        left, right = first[rows], first[rows] + 1
+        slate = slate.copy()
+        slate[rows, left], slate[rows, right] = slate[rows, right], slate[rows, left]
+        column = np.arange(slots)
+        member = (column > 0).astype(np.float64) + (column < length[:, None] - 1)
+        safe = np.maximum(pairs, 1)[:, None]
+        propensity = np.where(pairs[:, None] >= 1, 1.0 - member / safe, 1.0)
+        propensity[rows, left] = propensity[rows, right] = 1.0 / pairs[rows]
+    propensity[past_end] = np.nan
+    return slate, propensity
 
 
 def calibrate_intercept(utility: NDArray[np.float32], target: float = TARGET_MEAN_ATTRACTIVENESS) -> float:

@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from .arrays import digits_for
-from .config import OUTAGE_START_HOUR, SimulatorConfig
+from .config import OUTAGE_START_HOUR, SimulatorConfig, per_position
 from .day import DayRunner
 from .dirt import OUTAGE_EVENT_TYPES, Window
 from .ledger import Ledger
 from .lifecycle import VERSION_KINDS
-from .serving import TARGET_MEAN_ATTRACTIVENESS
+from .serving import RANKER_NOISE, TARGET_MEAN_ATTRACTIVENESS, policy_labels
 from .tables import (
+    empirical_examination_table,
     examination_table,
     items_table,
     outages_table,
@@ -75,11 +77,7 @@ def simulate(
             runner = DayRunner(config, world, window, sink, ledger, _id_digits(config), report)
             for day, seed in enumerate(days_seed.spawn(config.days)):
                 runner.run(day, seed)
-            sink.write(
-                "truth/examination",
-                "truth/examination.parquet",
-                lambda: examination_table(config.position_bias, runner.depth_counts, config.slate_size),
-            )
+            sink.write("truth/examination", "truth/examination.parquet", lambda: _examination(config, runner))
             report("writing", 1.0)
         finally:
             rows = sink.close()
@@ -98,6 +96,18 @@ def simulate(
         seconds=seconds,
         impressions_per_second=rows.get("impressions", 0) / seconds if seconds > 0 else 0.0,
     )
+
+
+def _examination(config: SimulatorConfig, runner: DayRunner) -> pa.Table:
+    """The marginal examination curve the setting implies.
+
+    ``pbm`` and ``trust_bias``: exact, ``P(depth >= k) k ** -position_bias`` over the scroll
+    depths of people. ``cascade`` and ``dcm``: examination depends on the clicks above, so
+    the share of people's impressions at each position that were examined (latent draws).
+    """
+    if config.click_model in ("cascade", "dcm"):
+        return empirical_examination_table(runner.examined_counts, runner.shown_counts)
+    return examination_table(config.position_bias, runner.depth_counts, config.slate_size)
 
 
 def _window(config: SimulatorConfig) -> Window:
@@ -153,6 +163,37 @@ def _record_world(ledger: Ledger, world: World) -> None:
     ledger.set("dirt", "unlabeled_bots", "user_ids", value=[world.user_ids[int(u)].as_py() for u in bots])
 
 
+def _behaviour(config: SimulatorConfig) -> dict[str, Any]:
+    """The logging policies and click model, per position where they vary by position."""
+    slots = config.slate_size
+    labels = policy_labels(config)
+    qualities = config.policy_values(config.logging_qualities, config.logging_quality)
+    noises = config.policy_values(config.logging_noises, RANKER_NOISE)
+    policies = config.logging_policies
+    rankers = {
+        labels[0 if code == 0 else code + 1]: {
+            "bucket": code % policies,
+            "version": code // policies,
+            "quality": qualities[code % policies],
+            "noise": noises[code % policies],
+        }
+        for code in range(policies * config.ranker_versions)
+    }
+    facts: dict[str, Any] = {
+        "logging_policies": rankers,
+        "exploration_policy": labels[1],
+        "exploration_design": config.exploration_design,
+        "logger": config.logger,
+        "click_model": config.click_model,
+    }
+    if config.click_model == "dcm":
+        facts["dcm_continuation"] = list(per_position(config.dcm_continuation, slots))
+    if config.click_model == "trust_bias":
+        facts["trust_eps_plus"] = list(per_position(config.trust_eps_plus, slots))
+        facts["trust_eps_minus"] = list(per_position(config.trust_eps_minus, slots))
+    return facts
+
+
 def _manifest(
     config: SimulatorConfig, window: Window, ledger: Ledger, rows: dict[str, int], intercept: float | None
 ) -> dict[str, Any]:
@@ -179,5 +220,6 @@ def _manifest(
         "model": {
             "attractiveness_intercept": intercept,
             "target_mean_attractiveness": TARGET_MEAN_ATTRACTIVENESS,
+            **_behaviour(config),
         },
     }

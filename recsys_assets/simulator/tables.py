@@ -165,7 +165,9 @@ def _codes(labels: pa.Array | tuple[str, ...], codes: NDArray[np.integer]) -> pa
     return label_array(labels, codes, codes >= 0)
 
 
-def requests_table(frame: Frame, world: World, session_digits: int) -> pa.Table:
+def requests_table(
+    frame: Frame, world: World, session_digits: int, policies: tuple[str, ...] = POLICIES
+) -> pa.Table:
     return _table(
         "requests",
         {
@@ -177,7 +179,7 @@ def requests_table(frame: Frame, world: World, session_digits: int) -> pa.Table:
             "query": _codes(world.queries, frame["query"]),
             "device": _codes(DEVICES, frame["device"]),
             "region": _codes(REGIONS, frame["region"]),
-            "policy": _codes(POLICIES, frame["policy"]),
+            "policy": _codes(policies, frame["policy"]),
             "is_exploration": _bools(frame["is_exploration"]),
             "traffic": _codes(TRAFFIC, frame["traffic"]),
         },
@@ -362,4 +364,23 @@ def examination_table(position_bias: float, depth_counts: NDArray[np.int64], sla
     columns = {"position": _ints(position), "examination": marginal(depth_counts.sum(axis=0))}
     for device, name in enumerate(DEVICES):
         columns[f"examination_{name}"] = marginal(depth_counts[device])
+    return _table("truth/examination", columns)
+
+
+def empirical_examination_table(examined: NDArray[np.int64], shown: NDArray[np.int64]) -> pa.Table:
+    """Share of shown impressions that were examined, per position (``(devices, slate_size)`` counts).
+
+    For click models whose examination depends on what is above (cascade, DCM): the marginal
+    over the simulated impressions of people, from the latent examination draws; the same
+    columns as :func:`examination_table` (null where nothing was shown).
+    """
+
+    def share(hits: NDArray[np.int64], total: NDArray[np.int64]) -> pa.DoubleArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _nan_as_null(np.where(total > 0, hits / np.maximum(total, 1), np.nan))
+
+    position = np.arange(1, examined.shape[1] + 1)
+    columns = {"position": _ints(position), "examination": share(examined.sum(axis=0), shown.sum(axis=0))}
+    for device, name in enumerate(DEVICES):
+        columns[f"examination_{name}"] = share(examined[device], shown[device])
     return _table("truth/examination", columns)
