@@ -136,6 +136,16 @@ def position_bias(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.
 # ------------------------------------------------------------------ ranker
 
 
+def training_source(con, config: RankerConfig, split) -> str:
+    """Which rows the ranker trains on: the request-level negatives (with their clicks), or
+    every shown item when configured so, or when the training days have no request-level
+    negatives at all (one impression per request: banner or carousel slots)."""
+    if config.training_rows == "all_shown":
+        return "all_shown"
+    (row,) = query_dicts(con, "model/ctr_ranker/negatives_in_days", {"first_day": split.train[0], "last_day": split.train[-1]})
+    return "negatives" if row["any_rows"] else "all_shown"
+
+
 def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: Progress | None = None) -> dict[str, Any]:
     ensure_schema(con)
     settings = load_settings()
@@ -144,13 +154,22 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     curve = load_curve(con)
     config = ranker_config(pipeline)
     t0 = time.perf_counter()
-    source = "negatives" if config.training_rows == "ranking_negatives" else "all_shown"
+    source = training_source(con, config, split)
+    if log and source != ("negatives" if config.training_rows == "ranking_negatives" else "all_shown"):
+        log("no request-level negatives in the training days (one impression per request?): "
+            "training on every shown item instead")
     # the training days streamed into LightGBM's matrix (never a whole Arrow table of them)
     train_set, spec = stream_training_set(con, source, split.train[0], split.train[-1], curve,
                                           exclude=pipeline.ranker_exclude_features)
     valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
-    if len(train_set.label) == 0 or valid_rows.num_rows == 0:
-        raise ValueError(f"no training rows ({len(train_set.label)}) or validation rows ({valid_rows.num_rows})")
+    days = f"{split.train[0]}..{split.train[-1]}"
+    if len(train_set.label) == 0 or not train_set.label.any():
+        raise ValueError(f"no {'clicks' if len(train_set.label) else 'rows'} to train on in the training days {days}: "
+                         "check their events (a tracking outage?) and ctr_labels")
+    if valid_rows.num_rows == 0 or not column(valid_rows, "label").any():
+        raise ValueError(f"no {'clicks' if valid_rows.num_rows else 'rows'} on the validation day {split.valid}: early "
+                         "stopping would have nothing to judge by; check that day's events, or hold out other days "
+                         "(RECSYS_EVAL_DAYS)")
     categorical = list(range(len(spec.numeric), len(spec.names)))
     load_seconds = time.perf_counter() - t0
     if log:
@@ -183,7 +202,8 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     groups = len(train_set.group) + (len(refit_rows.group) if refit_rows is not None else 0)
     row = {
         "model_id": model_id, "trained_at": trained_at, "model_path": str(path),
-        "position_handling": config.position_handling, "training_rows": config.training_rows,
+        "position_handling": config.position_handling,
+        "training_rows": "ranking_negatives" if source == "negatives" else "all_shown",
         "train_first_day": split.train[0], "train_last_day": last_trained, "valid_day": split.valid,
         "rows": len(labels), "positives": int(labels.sum()), "groups": groups,
         "best_iteration": ranker.best_iteration, "sampler_version": lineage["sampler_versions"],
@@ -267,7 +287,7 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
                                   spec.names, progress=log, label="naive baseline", refit_rows=va,
                                   release_features=True)]
     if has_truth:
-        source = "negatives" if base_config.training_rows == "ranking_negatives" else "all_shown"
+        source = training_source(con, base_config, split)
         truth_train, _ = stream_training_set(con, source, split.train[0], split.train[-1], curve, spec=spec,
                                              label_column="truth_attractiveness")
         truth_valid = training_set(valid_rows, spec, curve, label=column(valid_rows, "truth_attractiveness"))
@@ -299,7 +319,8 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     headline = {f"{r['variant']}/{r['metric']}": r["value"] for r in results if r["slice"] == "all"}
     meta: dict[str, Any] = {"model_id": model["model_id"], "truth_available": has_truth, **split.describe()}
     meta |= {k: round(float(v), 5) for k, v in headline.items() if v is not None and np.isfinite(v)}
-    if has_truth and {"model/truth_ndcg@10", "naive/truth_ndcg@10", "ceiling/truth_ndcg@10"} <= headline.keys():
+    headline_ndcg = [headline.get(f"{v}/truth_ndcg@10") for v in ("model", "naive", "ceiling")]
+    if has_truth and None not in headline_ndcg:  # (one-item slates have no NDCG)
         gap = headline["ceiling/truth_ndcg@10"] - headline["naive/truth_ndcg@10"]
         meta["gap_closed"] = round((headline["model/truth_ndcg@10"] - headline["naive/truth_ndcg@10"]) / gap, 4) if gap > 0 else None
     for name, md in tables.items():
