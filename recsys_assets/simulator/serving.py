@@ -260,7 +260,7 @@ def rank(
     stochastic = config.logger == "plackett_luce"
     if stochastic:
         logits = score.astype(np.float64) / config.logger_temperature
-        order = np.argsort(-(logits - np.log(-np.log(rng.random((n, k))))), axis=1)
+        order = plackett_luce_order(logits, rng)
     else:
         order = np.argsort(-score, axis=1)
     slate = order[:, :slots].astype(np.int16)
@@ -268,16 +268,21 @@ def rank(
     past_end = np.arange(slots) >= length[:, None]
     slate[past_end] = -1
     if stochastic:
-        propensity = _plackett_luce_propensity(logits, slate, length)
+        propensity = plackett_luce_propensity(logits, slate, length)
     else:
         propensity = np.full((n, slots), np.nan)
 
     explore = np.flatnonzero(requests.explore)
-    slate[explore], propensity[explore] = _explore(config, slate[explore], length[explore], rng)
+    slate[explore], propensity[explore] = exploration_slates(config, slate[explore], length[explore], rng)
     return Served(slate=slate, length=length, propensity=propensity)
 
 
-def _plackett_luce_propensity(
+def plackett_luce_order(logits: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.intp]:
+    """Per row, a Plackett-Luce draw of the columns by ``softmax(logits)`` (Gumbel-max trick)."""
+    return np.argsort(-(logits - np.log(-np.log(rng.random(logits.shape)))), axis=1)
+
+
+def plackett_luce_propensity(
     logits: NDArray[np.float64], slate: NDArray[np.int16], length: NDArray[np.int32]
 ) -> NDArray[np.float64]:
     """``P(item at k | items at 1..k-1)`` of the Plackett-Luce logger, per position (NaN past the end)."""
@@ -310,7 +315,7 @@ def _plackett_luce_step(
     remaining[rows[shown], column[shown]] = -np.inf
 
 
-def _explore(
+def exploration_slates(
     config: SimulatorConfig, slate: NDArray[np.int16], length: NDArray[np.int32], rng: np.random.Generator
 ) -> tuple[NDArray[np.int16], NDArray[np.float64]]:
     """The exploration slates of ``exploration_design`` and their propensities."""
