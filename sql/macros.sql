@@ -13,3 +13,8 @@ CREATE OR REPLACE TEMP MACRO copy_state(reason, copy, content, first_content) AS
         WHEN copy > 1 THEN 'duplicate'
         ELSE 'clean'
     END;
+-- inputs_fingerprint(file, file_version): an aggregate over raw_logs rows, the fingerprint of
+-- the raw files (and their versions) behind a partition. A clean partition records it in
+-- row_accounting; a rewrite of one of its files (even with as many rows) changes it.
+CREATE OR REPLACE TEMP MACRO inputs_fingerprint(file, file_version) AS
+    md5(string_agg(file || '@' || coalesce(file_version, ''), ',' ORDER BY file));

@@ -11,10 +11,12 @@ files the inventory lists for their days, and their row accounting is checked ag
 import dataclasses
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 from pydantic import Field
 
 from recsys_assets.config import load_settings
@@ -102,6 +104,14 @@ def raw_logs(context: dg.AssetExecutionContext, config: LogsConfig, warehouse: W
     return dg.MaterializeResult(metadata=meta)
 
 
+def file_versions(inventory) -> pa.Table:
+    """Each data file's version as inventoried: its size and modification time (a rewrite,
+    even with as many rows, gives a new version)."""
+    files = [str(f) for tf in inventory.tables.values() for f in tf.files]
+    stats = [os.stat(f) for f in files]
+    return pa.table({"file": files, "version": [f"{st.st_size}:{st.st_mtime_ns}" for st in stats]})
+
+
 def build_raw_logs(con, settings, log=None) -> dict[str, Any]:
     """Check the logs against the contract and rebuild the inventory; returns metadata."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -113,6 +123,7 @@ def build_raw_logs(con, settings, log=None) -> dict[str, Any]:
             log.warning(str(w))
     register_sources(con, inventory)  # raises ContractError listing every problem
     run_sql(con, "sources/raw_logs/placed")
+    con.register("file_versions", file_versions(inventory))
     write_atomically(con, "sources/raw_logs/build", {
         "max_ts": now + FUTURE_TOLERANCE, "range_start": settings.start_date, "range_end": range_end,
     })

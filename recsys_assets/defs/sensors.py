@@ -1,7 +1,9 @@
 """Sensors: late-arriving logs, sampler version changes, check alerts, and automation.
 
 - ``late_arrivals_sensor``: a day whose raw rows (the ``raw_logs`` inventory) no longer add
-  up to what its clean partitions accounted for has received late data; rebuild that day.
+  up to what its clean partitions accounted for has received late data, and a day one of
+  whose files was rewritten since (its size or modification time changed) may hold other
+  rows; rebuild that day.
 - ``sampler_change_sensor``: once the ranking negatives carry a new sampler version, train
   a model on them (the registry then shows the new version).
 - ``check_alerts_sensor``: deliver every failed or warning check once (``alerts.py``).
@@ -44,7 +46,7 @@ def late_arrivals_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
         return dg.SkipReason("warehouse busy; trying again next tick")
     if not stale:
         return dg.SkipReason("every built partition accounts for all of its raw rows")
-    return [dg.RunRequest(partition_key=str(r["day"]), run_key=f"late-{r['day']}-{r['raw_rows']}",
+    return [dg.RunRequest(partition_key=str(r["day"]), run_key=f"late-{r['day']}-{r['raw_rows']}-{r['inputs'][:12]}",
                           tags={"recsys/reason": "late_arrivals"}) for r in stale]
 
 

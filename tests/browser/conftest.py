@@ -413,7 +413,7 @@ def _fill_report_warehouse(con: Any) -> None:
         ],
     )
     con.execute("INSERT INTO label_exclusions VALUES (DATE '2026-01-02', 'ctr', 'not_shown', 4016)")
-    con.execute("INSERT INTO row_accounting VALUES (DATE '2026-01-02', 'impressions', 'clean', 30000)")
+    con.execute("INSERT INTO row_accounting VALUES (DATE '2026-01-02', 'impressions', 'clean', 30000, NULL)")
 
 
 @pytest.fixture(scope="module")

@@ -159,6 +159,28 @@ def test_late_rows_in_the_logs_trigger_a_rebuild_of_their_day(home):
     assert requests[0].run_key == late_arrivals_sensor(context)[0].run_key  # one request per arrival, not per tick
 
 
+def test_a_day_file_rewritten_with_as_many_rows_triggers_a_rebuild_of_its_day(home):
+    logs = home / "logs"
+    minimal_logs(logs)
+    settings = load_settings()
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(str(settings.warehouse))
+    build_through_labels(con, logs, [dt.date(2026, 1, 4), dt.date(2026, 1, 5), dt.date(2026, 1, 6)])
+    con.close()
+    context = dg.build_sensor_context(resources={"warehouse": warehouse_from_settings(settings)})
+    assert isinstance(late_arrivals_sensor(context), dg.SkipReason)
+
+    # the click now names another item: same file, same row count, other content
+    write_table(logs, "events", [
+        {"event_id": "e1", "ts": at(1), "type": "click", "item_id": "i2", "user_id": "u1", "request_id": "r1"},
+    ])
+    con = connect(str(settings.warehouse))
+    build_raw_logs(con, settings)
+    con.close()
+    requests = late_arrivals_sensor(context)
+    assert [(r.partition_key, r.tags["recsys/reason"]) for r in requests] == [(T0.date().isoformat(), "late_arrivals")]
+
+
 # ------------------------------------------------------------------ retraining on a new sampler version
 
 

@@ -195,7 +195,7 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
                     "'truth_ndcg@10', 'truth_ndcg@10', ?, ?, ?, 'keep **default**')",
                     [("default", "default@1", 1, 0.66, 0.64, 0.68), ("uniform", "uniform@1", 2, 0.61, 0.59, 0.63)])
     con.execute("INSERT INTO label_exclusions VALUES (DATE '2026-01-02', 'ctr', 'outage', 12)")
-    con.execute("INSERT INTO row_accounting VALUES (DATE '2026-01-02', 'impressions', 'clean', 2000)")
+    con.execute("INSERT INTO row_accounting VALUES (DATE '2026-01-02', 'impressions', 'clean', 2000, NULL)")
     return con
 
 

@@ -17,7 +17,9 @@ WHERE s._state = 'quarantined';
 DELETE FROM row_accounting WHERE day IS NOT DISTINCT FROM $day AND source_table = $table;
 
 INSERT INTO row_accounting
-SELECT $day, $table, outcome, rows FROM clean_outcomes;
+SELECT $day, $table, outcome, rows,
+       (SELECT inputs_fingerprint(file, file_version) FROM raw_logs WHERE source_table = $table AND day = $day)
+FROM clean_outcomes;
 
 DROP VIEW clean_source;
 DROP TABLE clean_outcomes;

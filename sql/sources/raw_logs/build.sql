@@ -1,4 +1,5 @@
--- Inventory of the logs: rows per (table, file, day) for the partitioned tables, and
+-- Inventory of the logs: rows per (table, file, day) for the partitioned tables with each
+-- file's version (`file_versions`, registered by the caller: size and mtime), and
 -- the rows that cannot be placed in any partition (no usable time, or a time beyond
 -- $max_ts), which are quarantined here with day NULL. Rows outside [$range_start,
 -- $range_end) are counted as out of range. Nothing else is read from the files here.
@@ -16,13 +17,17 @@ SELECT 'candidates', _file, _day, CAST(_day AS TIMESTAMP), _cast_errors, _row, C
 DELETE FROM raw_logs;
 
 INSERT INTO raw_logs
-SELECT
-    source_table,
-    _file AS file,
-    CASE WHEN _day IS NULL OR _t > $max_ts THEN NULL ELSE _day END AS day,
-    count(*) AS rows
-FROM placed_rows($max_ts)
-GROUP BY ALL;
+SELECT p.source_table, p.file, p.day, p.rows, v.version
+FROM (
+    SELECT
+        source_table,
+        _file AS file,
+        CASE WHEN _day IS NULL OR _t > $max_ts THEN NULL ELSE _day END AS day,
+        count(*) AS rows
+    FROM placed_rows($max_ts)
+    GROUP BY ALL
+) p
+LEFT JOIN file_versions v ON v.file = p.file;
 
 DELETE FROM quarantine WHERE day IS NULL AND source_table IN ('requests', 'impressions', 'events', 'candidates');
 
@@ -51,7 +56,8 @@ SELECT
     NULL,
     r.source_table,
     CASE WHEN r.day IS NULL THEN 'quarantined' ELSE 'out_of_range' END AS outcome,
-    sum(r.rows)
+    sum(r.rows),
+    NULL
 FROM raw_logs r
 WHERE r.day IS NULL
    OR ((r.day < $range_start OR r.day >= $range_end)
