@@ -67,15 +67,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
     tables = all_tables() if tables is None else list(tables)
     execute(con, "CREATE TABLE IF NOT EXISTS _schema_versions (table_name VARCHAR PRIMARY KEY, ddl_hash VARCHAR)")
     recreated = []
+    missing = set(missing_tables(con, tables))  # two reads for all tables, not two per table
+    recorded = dict(execute(con, "SELECT table_name, ddl_hash FROM _schema_versions"))
     for table in tables:
         want = ddl_hash(table)
-        found = execute(con, "SELECT ddl_hash FROM _schema_versions WHERE table_name = ?", [table])
-        row = found[0] if found else None
-        exists = not missing_tables(con, [table])
-        if exists and row is not None and row[0] == want:
+        exists = table not in missing
+        if exists and recorded.get(table) == want:
             continue
         with transaction(con):
-            if exists and (row is None or row[0] != want):
+            if exists:  # its DDL changed (or was never recorded)
                 execute(con, f'DROP TABLE "{table}"')  # name comes from the fixed list of asset tables
                 recreated.append(table)
             run_sql(con, schema_files()[table])
