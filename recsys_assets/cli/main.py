@@ -335,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _first_paragraph(text: str, width: int = 300) -> str:
     """A long engine message (DuckDB's CSV errors end in pages of reader options) as its
-    first paragraph on one line, with the file it names."""
+    first paragraph on one line, with the file it names; a message of one paragraph (ours,
+    such as a list of contract problems) as it is."""
+    if "\n\n" not in text.strip():
+        return text.strip()
     head = text.strip().split("\n\n")[0]
     line = " ".join(part.strip()[:width] for part in head.splitlines() if part.strip())
     file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)

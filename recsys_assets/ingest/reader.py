@@ -168,8 +168,12 @@ def _check_file(con: duckdb.DuckDBPyConnection, tf: TableFiles, path: Path, warn
         found = _file_schema(con, path)
     except duckdb.Error as exc:
         return [Problem(table.name, str(path), None, f"unreadable: {str(exc).splitlines()[0]}")]
+    try:
+        written = _written_names(path)
+    except (OSError, ValueError):  # DuckDB read the schema; pyarrow or the CSV module could not
+        written = list(found)
     by_lower: dict[str, list[str]] = {}
-    for column in _written_names(path):
+    for column in written:
         by_lower.setdefault(column.lower(), []).append(column)
     clashes = [names for names in by_lower.values() if len(names) > 1]
     if clashes:
