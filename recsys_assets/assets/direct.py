@@ -56,6 +56,11 @@ class Inputs:
     ranking: str | None = None  # sampler policy names (default: the pipeline's)
     retrieval: str | None = None
 
+    @functools.cached_property
+    def weights(self) -> dict[str, Any]:
+        """The weight policy's SQL parameters, read from its file once per build, not once per day."""
+        return weight_policy(self.pipeline.weight_policy).sql_params()
+
 
 def _raw_logs(b: Inputs) -> dict[str, Any]:
     settings = load_settings().model_copy(
@@ -73,7 +78,7 @@ def _clean_partition(table: str) -> Callable[[Inputs, str], Any]:
 
 def _labels(table: str, task: str) -> Callable[[Inputs, str], Any]:
     def build(b: Inputs, key: str) -> dict[str, Any]:
-        weights = weight_policy(b.pipeline.weight_policy).sql_params() if task == "ctr" else None
+        weights = b.weights if task == "ctr" else None
         return labels.build_labels(b.con, table, task, b.pipeline, key, weights)
     return build
 
