@@ -4,9 +4,10 @@ ranking, and a plain-language recommendation.
 Every arm is evaluated on the same held-out requests, so intervals are paired: one set of
 bootstrap resamples of requests serves every arm, and the difference between two arms
 gets its own interval. The primary metric is NDCG@10 against the true attractiveness when
-the logs come from the simulator, else SNIPS on the exploration bucket when it has
-enough requests, else NDCG@10 on clicks (biased by the logging policy's positions; the
-recommendation says so).
+the logs come from the simulator, else the IPS estimate of DCG@10 (``off_policy.ips_dcg``)
+when the examination curve is identified by the logs, else SNIPS on the exploration bucket
+when it has enough requests, else NDCG@10 on clicks (biased by the logging policy's
+positions; the recommendation says so).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from recsys_assets.ranker.evaluation import (
     per_request_ndcg,
     tie_averaged_slots,
 )
+from recsys_assets.ranker.off_policy import ips_dcg
 
 BOOTSTRAP = 200
 MIN_EXPLORATION_REQUESTS = 500
@@ -53,7 +55,10 @@ class ArmEvaluation:
 def evaluate_arm(name: str, description: str, version: str, training_rows: int, training_negatives: int,
                  scores: np.ndarray, probs: np.ndarray, clicks: np.ndarray, groups: np.ndarray, positions: np.ndarray,
                  exploration_groups: np.ndarray, propensity: np.ndarray, is_tail: np.ndarray,
-                 truth: np.ndarray | None, seed: int = 0) -> ArmEvaluation:
+                 truth: np.ndarray | None, seed: int = 0,
+                 examination: tuple[np.ndarray, np.ndarray | None] | None = None) -> ArmEvaluation:
+    """The arm's metrics on the held-out rows; ``examination`` (theta_k, offset_k at each row's
+    logged position) adds the per-request IPS DCG@10."""
     metrics = {k: v for k, v in classification_metrics(probs, clicks).items() if k in ("auc", "log_loss", "ece")}
     per_request: dict[str, np.ndarray] = {}
     values, defined = per_request_ndcg(clicks, scores, groups, 10)
@@ -61,6 +66,9 @@ def evaluate_arm(name: str, description: str, version: str, training_rows: int, 
     if truth is not None:
         values, defined = per_request_ndcg(truth, scores, groups, 10)
         per_request["truth_ndcg@10"] = np.where(defined, values, np.nan)
+    if examination is not None:
+        values, defined = ips_dcg(scores, clicks, groups, *examination, k=10)
+        per_request["ips_dcg@10"] = np.where(defined, values, np.nan)
     for key, v in per_request.items():
         metrics[key] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
     metrics["tail_share@10"] = top_k_tail_share(scores, is_tail, groups, 10)
@@ -75,9 +83,13 @@ def evaluate_arm(name: str, description: str, version: str, training_rows: int, 
     return ArmEvaluation(name, description, version, training_rows, training_negatives, metrics, intervals, per_request)
 
 
-def primary_metric(arms: list[ArmEvaluation]) -> str:
+def primary_metric(arms: list[ArmEvaluation], curve_identified: bool = False) -> str:
+    """truth > IPS DCG@10 (only where the examination curve is identified) > SNIPS (enough
+    exploration requests) > click NDCG@10 (biased)."""
     if all("truth_ndcg@10" in a.per_request for a in arms):
         return "truth_ndcg@10"
+    if curve_identified and all("ips_dcg@10" in a.per_request for a in arms):
+        return "ips_dcg@10"
     if all(a.metrics.get("exploration_requests", 0) >= MIN_EXPLORATION_REQUESTS for a in arms):
         return "snips"
     return "ndcg@10"
@@ -103,10 +115,10 @@ class Comparison:
     recommendation: str
 
 
-def compare(arms: list[ArmEvaluation], seed: int = 0) -> Comparison:
+def compare(arms: list[ArmEvaluation], seed: int = 0, curve_identified: bool = False) -> Comparison:
     """Rank the arms by the primary metric (with 95% bootstrap intervals), and say which
     differences from the best arm are significant."""
-    metric = primary_metric(arms)
+    metric = primary_metric(arms, curve_identified)
     differences: dict[str, tuple[float, float, float]] = {}
     if metric == "snips":
         ranked = sorted(arms, key=lambda a: -a.metrics.get("snips", float("-inf")))
@@ -133,6 +145,7 @@ def compare(arms: list[ArmEvaluation], seed: int = 0) -> Comparison:
 
 METRIC_NAMES = {
     "truth_ndcg@10": "NDCG@10 against the true attractiveness",
+    "ips_dcg@10": "DCG@10 estimated from clicks corrected by the examination curve (IPS)",
     "snips": "SNIPS click rate at position 1 on the exploration bucket",
     "ndcg@10": "NDCG@10 on clicks (biased towards the logging ranker's order; no truth or exploration data)",
 }
@@ -161,7 +174,7 @@ def recommend(metric: str, ranked: list[ArmEvaluation], differences: dict[str, t
 
 def markdown_table(comparison: Comparison) -> str:
     metric = comparison.metric
-    cols = ["truth_ndcg@10", "ndcg@10", "auc", "ece", "snips", "tail_share@10"]
+    cols = ["truth_ndcg@10", "ips_dcg@10", "ndcg@10", "auc", "ece", "snips", "tail_share@10"]
     present = [c for c in cols if any(c in a.metrics for a in comparison.ranked)]
     head = "| rank | arm | " + " | ".join(f"{c} (95% CI)" if c in (metric, "snips") else c for c in present) + " | vs best |"
     lines = [head, "|---:|---|" + "---:|" * len(present) + "---:|"]
@@ -185,7 +198,7 @@ def markdown_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-DISPLAY_METRICS = ("truth_ndcg@10", "ndcg@10", "auc", "ece", "snips", "tail_share@10")
+DISPLAY_METRICS = ("truth_ndcg@10", "ips_dcg@10", "ndcg@10", "auc", "ece", "snips", "tail_share@10")
 
 
 def display_rows(rows: list[dict]) -> tuple[list[str], list[dict[str, object]]]:

@@ -117,15 +117,11 @@ def position_bucket(positions: np.ndarray) -> np.ndarray:
     return out
 
 
-def off_policy_top1(scores: np.ndarray, groups: np.ndarray, clicks: np.ndarray, positions: np.ndarray,
-                    propensity: np.ndarray, rng: np.random.Generator, bootstrap: int = 200) -> dict[str, float]:
-    """IPS and SNIPS estimates of the click rate at position 1 if the model chose the top item,
-    from randomized requests: the logged top item counts when it is the model's choice,
-    weighted by 1 / its logged propensity; where the model ties several items at its best
-    score, by the chance 1 / (tied items) that a random tie-break picks it (``matches`` is
-    then an expected count). 95% bootstrap intervals over requests."""
-    if len(groups) == 0:
-        return {}
+def top1_terms(scores: np.ndarray, groups: np.ndarray, clicks: np.ndarray, positions: np.ndarray,
+               propensity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per request of randomized traffic: the weight of its logged top item (the chance the
+    model picks it, over its logged propensity), its click, whether the request counts (a row
+    at position 1 with a propensity) and the chance the model picks it (``match``)."""
     sc = _padded(scores.astype(float), groups, -np.inf)
     best = sc.max(axis=1)
     tied_at_best = (sc == best[:, None]).sum(axis=1)
@@ -139,6 +135,19 @@ def off_policy_top1(scores: np.ndarray, groups: np.ndarray, clicks: np.ndarray, 
     match = np.where(ok & (scores[np.maximum(top, 0)] == best), 1.0 / tied_at_best, 0.0)
     w = match / np.where(ok, propensity[np.maximum(top, 0)], 1.0)
     c = np.where(ok, clicks[np.maximum(top, 0)], 0.0)
+    return w, c, ok, match
+
+
+def off_policy_top1(scores: np.ndarray, groups: np.ndarray, clicks: np.ndarray, positions: np.ndarray,
+                    propensity: np.ndarray, rng: np.random.Generator, bootstrap: int = 200) -> dict[str, float]:
+    """IPS and SNIPS estimates of the click rate at position 1 if the model chose the top item,
+    from randomized requests: the logged top item counts when it is the model's choice,
+    weighted by 1 / its logged propensity; where the model ties several items at its best
+    score, by the chance 1 / (tied items) that a random tie-break picks it (``matches`` is
+    then an expected count). 95% bootstrap intervals over requests."""
+    if len(groups) == 0:
+        return {}
+    w, c, ok, match = top1_terms(scores, groups, clicks, positions, propensity)
     n_ok = int(ok.sum())
     if n_ok == 0:
         return {}
