@@ -329,10 +329,17 @@ def _git(*argv: str) -> str:
 
 
 def code_state() -> dict:
-    """The commit, the last commit of the position-bias estimators, and uncommitted package changes."""
+    """The repository's commit, the last commit of the position-bias estimators, where the
+    package that runs comes from (``PYTHONPATH=<export of a commit>`` runs that commit while the
+    work tree changes) and, when it is this work tree's, its uncommitted changes."""
+    import recsys_assets
+
+    package = Path(recsys_assets.__file__).resolve().parent
+    in_tree = package == REPO / "recsys_assets"
     return {"head": _git("rev-parse", "--short", "HEAD"),
             "position_bias": _git("log", "-1", "--format=%h", "--", "recsys_assets/ranker/position_bias.py"),
-            "dirty": _git("status", "--porcelain", "--", "recsys_assets").splitlines()}
+            "package": str(package),
+            "dirty": _git("status", "--porcelain", "--", "recsys_assets", "sql").splitlines() if in_tree else []}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
