@@ -55,6 +55,10 @@ class PipelineConfig(dg.ConfigurableResource):
     ranking_sampler: str = Field(default="ranking-default", description="ranking sampler policy")
     retrieval_sampler: str = Field(default="retrieval-default", description="retrieval sampler policy")
     eval_days: int = Field(default=2, ge=1, description="the last days held out for model evaluation")
+    exploration_design: str = Field(
+        default="auto", pattern=r"^(auto|shuffle|adjacent_swap|topk_shuffle(:[1-9][0-9]*)?)$",
+        description="how exploration requests were randomized: `auto` (read from their propensities), `shuffle`, "
+        "`topk_shuffle:K`, `adjacent_swap`")
     ranker_position_handling: str = Field(
         default="examination", description="`examination`, `lambdarank_position`, `ipw`, `none`, `lambdarank` "
         "(README, \"The ranker\")")

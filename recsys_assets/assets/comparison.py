@@ -19,7 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys_assets.assets.labels import ctr_labels
-from recsys_assets.assets.model import load_curve, position_bias, ranker_config, temporal_split
+from recsys_assets.assets.model import (
+    curve_identified,
+    load_curve,
+    position_bias,
+    ranker_config,
+    temporal_split,
+)
 from recsys_assets.assets.negatives import negative_params
 from recsys_assets.assets.snapshots import impression_context
 from recsys_assets.config import PipelineConfig, load_settings
@@ -28,6 +34,7 @@ from recsys_assets.policies.files import comparison_arms, policy_files, sampler_
 from recsys_assets.ranker.comparison import Comparison, compare, evaluate_arm, markdown_table
 from recsys_assets.ranker.dataset import column, load_rows, training_set
 from recsys_assets.ranker.features import FeatureSpec, group_sizes
+from recsys_assets.ranker.off_policy import examination_at
 from recsys_assets.ranker.training import Progress, RankerConfig, TrainingSet, run_fits, train
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
@@ -108,6 +115,7 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
     exploration_groups = column(eval_rows, "is_exploration", bool)[starts] if len(starts) else np.zeros(0, bool)
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None
     propensity = column(eval_rows, "propensity")
+    examination = examination_at(curve, ev.position)  # for the IPS estimate of DCG@10
 
     # the training rows encoded once; an arm's rows are a subset of them (the same values as
     # encoding the arm's rows alone: the encoding is row by row)
@@ -122,7 +130,8 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
             t0 = time.perf_counter()
             sizes = np.bincount(owner[mask], minlength=len(full.group))
             rows = TrainingSet(X=full.X[mask], label=full.label[mask], weight=full.weight[mask],
-                               position=full.position[mask], group=sizes[sizes > 0], theta=full.theta[mask])
+                               position=full.position[mask], group=sizes[sizes > 0], theta=full.theta[mask],
+                               offset=None if full.offset is None else full.offset[mask])
             model = train(dataclasses.replace(config, threads=threads), rows, valid, categorical, spec.names,
                           progress=log, label=arm.name, release_features=True)
             scores = model.score(ev.X)
@@ -149,9 +158,9 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
     for (arm, mask, negatives), (scores, probs, fit_seconds) in zip(plans, fitted, strict=True):
         evaluations.append(evaluate_arm(
             arm.name, arm.description, arm.version, int(mask.sum()), negatives, scores, probs, ev.label, ev.group,
-            ev.position, exploration_groups, propensity, is_tail, truth, seed))
+            ev.position, exploration_groups, propensity, is_tail, truth, seed, examination))
         seconds[arm.name] += fit_seconds
-    comparison = compare(evaluations, seed)
+    comparison = compare(evaluations, seed, curve_identified(con))
     _write(con, comparison, split)
     return comparison, _metadata(comparison, split, seconds, len(group_sizes(train_rows.column("request_id"))))
 

@@ -22,8 +22,9 @@ from recsys_assets.policies.files import sampler_policy, weight_policy
 from recsys_assets.ranker import model_files
 from recsys_assets.ranker.dataset import column, load_rows, stream_training_set, training_set
 from recsys_assets.ranker.evaluation import evaluate_variants
-from recsys_assets.ranker.features import CATEGORICAL, NUMERIC
-from recsys_assets.ranker.position_bias import Curve, estimate_curves
+from recsys_assets.ranker.features import CATEGORICAL, NUMERIC, group_sizes
+from recsys_assets.ranker.off_policy import LABELS, Estimate, Verdict, examination_at, judge, paired_estimates
+from recsys_assets.ranker.position_bias import Curve, LoggedClicks, estimate
 from recsys_assets.ranker.training import Progress, RankerConfig, run_fits, train, train_on_truth
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
@@ -71,7 +72,22 @@ def load_curve(con) -> Curve:
     rows = query_dicts(con, "model/ctr_ranker/position_bias_used")
     if not rows:
         raise ValueError("no position-bias curve: materialize position_bias first")
-    return Curve(rows[0]["method"], np.array([r["theta"] for r in rows]))
+    offset = np.array([r["offset"] for r in rows], dtype=float)
+    return Curve(rows[0]["method"], np.array([r["theta"] for r in rows], dtype=float),
+                 offset=offset if offset.any() else None)
+
+
+def logged_clicks(table: pa.Table) -> LoggedClicks:
+    """The estimation rows as arrays: pairs and policies as integer codes (Arrow's dictionary
+    encoding, no Python string per row)."""
+    def codes(name: str) -> np.ndarray:
+        return table.column(name).combine_chunks().dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    return LoggedClicks(
+        position=column(table, "position", np.int64), click=column(table, "label"),
+        exploration=column(table, "is_exploration", bool), pair=codes("pair"), policy=codes("policy"),
+        group=group_sizes(table.column("request_id")), propensity=column(table, "propensity"),
+        visible_ms=column(table, "visible_ms"),
+    )
 
 
 def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, Any]:
@@ -79,26 +95,30 @@ def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, An
     split = temporal_split(con, pipeline)
     first, last = split.train[0], split.valid  # evaluation days never inform training
     table = arrow_query(con, "model/position_bias/rows", {"first_day": first, "last_day": last})
-    curves, chosen, info = estimate_curves(
-        positions=column(table, "position", np.int64), clicks=column(table, "label"),
-        visible_ms=column(table, "visible_ms"), exploration=column(table, "is_exploration", bool),
-        pairs=table.column("pair"),
-    )
+    result = estimate(logged_clicks(table), design=pipeline.exploration_design)
+    curves, chosen = result.curves, result.chosen
     tables = []
     for name, curve in curves.items():
         k = np.arange(1, len(curve.theta) + 1)
-        low = curve.low if curve.low is not None else np.full(len(k), np.nan)
-        high = curve.high if curve.high is not None else np.full(len(k), np.nan)
-        tables.append(pa.table({"method": [name] * len(k), "position": k.astype(np.int32), "theta": curve.theta,
-                                "low": low, "high": high, "used": [name == chosen] * len(k),
-                                "first_day": [first] * len(k), "last_day": [last] * len(k)}))
+        nan = np.full(len(k), np.nan)
+        tables.append(pa.table({
+            "method": [name] * len(k), "position": k.astype(np.int32),
+            "theta": pa.array(curve.theta, from_pandas=True),
+            "low": pa.array(curve.low if curve.low is not None else nan, from_pandas=True),
+            "high": pa.array(curve.high if curve.high is not None else nan, from_pandas=True),
+            "used": [name == chosen] * len(k), "first_day": [first] * len(k), "last_day": [last] * len(k),
+            "offset": pa.array(curve.offset if curve.offset is not None else nan, from_pandas=True),
+            "identified": [result.identified] * len(k)}))
     replace_rows(con, "position_bias", pa.concat_tables(tables), delete="DELETE FROM position_bias")
-    meta: dict[str, Any] = {"used_method": chosen, **info, "first_day": str(first), "last_day": str(last)}
+    meta: dict[str, Any] = {"used_method": chosen, "identified": result.identified, "why": result.reason,
+                            **result.info, "first_day": str(first), "last_day": str(last)}
     truth = _true_curve(con, logs_dir)
-    lines = ["| position | " + " | ".join(curves) + (" | truth |" if truth is not None else " |"),
-             "|---:|" + "---:|" * (len(curves) + (truth is not None))]
-    for k in range(min(20, max(len(c.theta) for c in curves.values()))):
-        cells = [f"{c.theta[k]:.3f}" if k < len(c.theta) else "" for c in curves.values()]
+    shown = [name for name in curves if name != "none"]
+    lines = ["| position | " + " | ".join(shown) + (" | truth |" if truth is not None else " |"),
+             "|---:|" + "---:|" * (len(shown) + (truth is not None))]
+    for k in range(min(20, max(len(curves[c].theta) for c in shown))):
+        cells = [f"{curves[c].theta[k]:.3f}" if k < len(curves[c].theta) and np.isfinite(curves[c].theta[k]) else ""
+                 for c in shown]
         if truth is not None:
             cells.append(f"{truth[k]:.3f}" if k < len(truth) else "")
         lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
@@ -106,7 +126,7 @@ def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, An
     if truth is not None:
         for name, c in curves.items():
             n = min(len(truth), len(c.theta))
-            meta[f"max_abs_error_vs_truth/{name}"] = round(float(np.max(np.abs(c.theta[:n] - truth[:n]))), 4)
+            meta[f"max_abs_error_vs_truth/{name}"] = round(float(np.nanmax(np.abs(c.theta[:n] - truth[:n]))), 4)
     for k in (2, 3, 5, 10):
         if k <= len(curves[chosen].theta):
             meta[f"theta/{k}"] = round(float(curves[chosen].theta[k - 1]), 4)
@@ -124,8 +144,9 @@ def _true_curve(con, logs_dir) -> np.ndarray | None:
     group_name="model", pool=WAREHOUSE_POOL, kinds={"duckdb", "numpy"},
     code_version=sql_code_version("model/position_bias/rows", tables=["position_bias"]),
     deps=[ctr_labels, impression_context],
-    description="Examination probability by position: from randomized exploration traffic, and from a click model "
-    "that needs no randomization (EM); the ranker uses the exploration fit when its shape holds.",
+    description="Examination probability by position, estimated by the logs' design: randomized exploration (shuffle, "
+    "top-k shuffle, adjacent swaps), interventions harvested across logging policies, trust bias; whether the logs "
+    "identify it at all, and why the ranker uses the curve it uses.",
 )
 def position_bias(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
@@ -190,7 +211,8 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     model_id = f"ctr-{trained_at:%Y%m%dT%H%M%S}-{fingerprint[:8]}"
     info = {
-        "model_id": model_id, "trained_at": trained_at.isoformat(), "curve": {"method": curve.method, "theta": curve.theta.tolist()},
+        "model_id": model_id, "trained_at": trained_at.isoformat(), "curve": {"method": curve.method, "theta": curve.theta.tolist(),
+                                                                    "offset": None if curve.offset is None else curve.offset.tolist()},
         "sampler_version": lineage["sampler_versions"], "weight_policy": lineage["weight_policies"],
         "data_fingerprint": fingerprint, "dagster_run_id": run_id, **split.describe(),
     }
@@ -268,7 +290,7 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     loaded = model_files.load(Path(model["model_path"]))
     split = temporal_split(con, pipeline)
     has_truth = register_truth(con, settings.logs_dir)
-    curve = Curve(loaded.info["curve"]["method"], np.array(loaded.info["curve"]["theta"]))
+    curve = saved_curve(loaded.info["curve"])
     eval_rows = load_rows(con, "all_shown", split.eval[0], split.eval[-1])
     valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
     spec = loaded.spec
@@ -305,15 +327,24 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     if ceiling:
         scores["ceiling"] = ceiling[0].score(ev.X)
     truth = column(eval_rows, "truth_attractiveness") if has_truth else None
+    exploration, propensity = column(eval_rows, "is_exploration", bool), column(eval_rows, "propensity")
     results, tables = evaluate_variants(
         scores=scores, probs=probs, clicks=ev.label, positions=ev.position, groups=ev.group,
         segments=eval_rows.column("segment").fill_null("anonymous").to_numpy(zero_copy_only=False).astype(str),
-        exploration=column(eval_rows, "is_exploration", bool), propensity=column(eval_rows, "propensity"),
-        truth=truth, seed=seed,
+        exploration=exploration, propensity=propensity, truth=truth, seed=seed,
     )
+    # off-policy estimates with intervals, and the paired difference model - naive they judge by
+    identified = curve_identified(con)
+    theta, offset = examination_at(curve, ev.position)
+    paired = paired_estimates({v: scores[v] for v in ("model", "naive", "logging", "ceiling") if v in scores},
+                              ev.label, ev.position, ev.group, exploration, propensity, truth, theta, offset, seed=seed)
+    paired.append({"variant": "model", "metric": "curve_identified", "slice": "all", "value": float(identified)})
+    results = with_intervals(results, paired)
+    verdict = verdict_of(results)
     rows = pa.Table.from_pylist([{"model_id": model["model_id"], **r} for r in results],
                                 schema=pa.schema([("model_id", pa.string()), ("variant", pa.string()), ("metric", pa.string()),
-                                                  ("slice", pa.string()), ("value", pa.float64())]))
+                                                  ("slice", pa.string()), ("value", pa.float64()), ("low", pa.float64()),
+                                                  ("high", pa.float64())]))
     replace_rows(con, "ranker_evaluation", rows, delete="DELETE FROM ranker_evaluation WHERE model_id = ?",
                  params=[model["model_id"]])
     headline = {f"{r['variant']}/{r['metric']}": r["value"] for r in results if r["slice"] == "all"}
@@ -323,18 +354,104 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     if has_truth and None not in headline_ndcg:  # (one-item slates have no NDCG)
         gap = headline["ceiling/truth_ndcg@10"] - headline["naive/truth_ndcg@10"]
         meta["gap_closed"] = round((headline["model/truth_ndcg@10"] - headline["naive/truth_ndcg@10"]) / gap, 4) if gap > 0 else None
+    meta |= {f"{r['variant']}/{r['metric']}/{end}": round(r[end], 5) for r in paired for end in ("low", "high")
+             if r.get(end) is not None}
+    meta |= {"curve_identified": identified, "best_valid_estimate": LABELS.get(verdict.judged_by or "", "not judged"),
+             "judgement": verdict.reason, "promotable": verdict.promoted,
+             "click_ndcg": "NDCG@5/10 on clicks are biased toward the logging ranker's order (and so toward the naive "
+                           "model, trained to copy it): a figure to watch, not a judge"}
     for name, md in tables.items():
         meta[name] = dg.MetadataValue.md(md)
+    meta["off_policy"] = dg.MetadataValue.md(off_policy_table(results))
     return meta
+
+
+def saved_curve(info: dict[str, Any]) -> Curve:
+    """The examination curve a model was trained with, as its files record it (with the trust
+    bias offset where the curve has one)."""
+    curve = Curve(info["method"], np.array(info["theta"]))
+    if info.get("offset") is not None and hasattr(curve, "offset"):
+        curve.offset = np.array(info["offset"], dtype=float)
+    return curve
+
+
+def curve_identified(con) -> bool:
+    """Whether the position-bias curve in use is identified by the logs (exploration, or enough
+    harvested interventions); False when position_bias does not say (an older warehouse)."""
+    known = execute(con, "SELECT count(*) FROM information_schema.columns "
+                         "WHERE table_name = 'position_bias' AND column_name = 'identified'")[0][0]
+    if not known:
+        return False
+    return bool(execute(con, "SELECT coalesce(bool_and(identified), false) FROM position_bias WHERE used")[0][0])
+
+
+def with_intervals(results: list[dict], paired: list[dict]) -> list[dict]:
+    """The evaluation rows with low/high: the paired estimates replace the rows they recompute
+    (truth NDCG@10 on the whole set), SNIPS rows take the interval ``off_policy_top1`` gave."""
+    replaced = {(r["variant"], r["metric"], r["slice"]) for r in paired}
+    get = {(r["variant"], r["metric"], r["slice"]): r["value"] for r in results}
+    out = []
+    for r in results:
+        if (r["variant"], r["metric"], r["slice"]) in replaced:
+            continue
+        low = high = None
+        if r["metric"] == "exploration_snips":
+            low, high = get.get((r["variant"], "exploration_snips_low", r["slice"])), \
+                get.get((r["variant"], "exploration_snips_high", r["slice"]))
+        out.append(r | {"low": low, "high": high})
+    return out + [{"low": None, "high": None} | r for r in paired]
+
+
+def verdict_of(rows: list[dict]) -> Verdict:
+    """The judgement of the model against the naive baseline from its evaluation rows (the
+    whole evaluation set): see ``off_policy.judge``."""
+    nan = float("nan")
+    figures = {(r["variant"], r["metric"]): Estimate(*(nan if r.get(k) is None else float(r[k])
+                                                      for k in ("value", "low", "high")))
+               for r in rows if r.get("slice", "all") == "all"}
+    identified = figures.get(("model", "curve_identified"), Estimate(0.0, nan, nan)).value == 1.0
+    requests = figures.get(("model", "exploration_requests"), Estimate(0.0, nan, nan)).value
+    return judge(figures, identified, requests if np.isfinite(requests) else 0.0)
+
+
+def evaluation_verdict(con, model_id: str | None = None) -> Verdict | None:
+    """The verdict on a model (the latest trained by default) from ranker_evaluation; None when
+    it was not evaluated."""
+    model_id = model_id or latest_model(con)["model_id"]
+    rows = query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model_id})
+    return verdict_of(rows) if rows else None
+
+
+def off_policy_table(results: list[dict]) -> str:
+    """Markdown: the estimates that can judge a model, with their 95% intervals, per variant."""
+    get = {(r["variant"], r["metric"]): r for r in results if r["slice"] == "all"}
+    metrics = [m for m in ("truth_ndcg@10", "ips_dcg@10", "exploration_snips") if any(k[1] == m for k in get)]
+    lines = ["| variant | " + " | ".join(f"{m} (95% CI)" for m in metrics) + " |", "|---|" + "---:|" * len(metrics)]
+    for v in ("model", "naive", "logging", "ceiling", "model-naive"):
+        if not any((v, m) in get for m in metrics):
+            continue
+        cells = []
+        for m in metrics:
+            r = get.get((v, m))
+            if r is None or r["value"] is None:
+                cells.append("")
+            elif r.get("low") is not None and r.get("high") is not None:
+                cells.append(f"{r['value']:.4f} ({r['low']:.4f} to {r['high']:.4f})")
+            else:
+                cells.append(f"{r['value']:.4f}")
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 @dg.asset(
     group_name="model", pool=WAREHOUSE_POOL, kinds={"lightgbm", "scikit-learn"},
     code_version=sql_code_version("model/ctr_ranker/ranker_rows", tables=["ranker_evaluation"]),
     deps=[ctr_ranker],
-    description="The latest ranker on the held-out days: AUC, log loss, NDCG@5/10, reliability and ECE by position "
-    "bucket and segment, IPS/SNIPS on exploration traffic, and on simulated logs NDCG@10 against the truth next to "
-    "the logging ranker, a naive model and a model trained on the truth.",
+    description="The latest ranker on the held-out days next to the logging ranker, a naive model and (on simulated "
+    "logs) a model trained on the truth: AUC, log loss, reliability and ECE by position bucket and segment; "
+    "off-policy estimates with 95% intervals (IPS DCG@10 under the examination curve, SNIPS on exploration traffic) "
+    "and truth NDCG@10 on simulated logs, each with the paired difference model - naive; click NDCG@5/10, biased "
+    "toward the logging ranker's order.",
 )
 def ranker_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                       pipeline: PipelineConfig) -> dg.MaterializeResult:
@@ -354,6 +471,7 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
     metrics = {f"{r['variant']}/{r['metric']}": r["value"]
                for r in query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model["model_id"]})}
     info = json.loads(model["config"])
+    verdict = evaluation_verdict(con, model["model_id"])
     row = {
         "model_id": model["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
         "model_path": model["model_path"], "sampler_version": model["sampler_version"],
@@ -363,6 +481,10 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
         "eval_partitions": ",".join(str(d) for d in split.eval), "rows": model["rows"], "positives": model["positives"],
         "data_fingerprint": model["data_fingerprint"], "position_handling": model["position_handling"],
         "metrics": json.dumps(metrics, sort_keys=True), "dagster_run_id": info.get("dagster_run_id"),
+        # promoted unless significantly worse than the naive baseline on the best valid estimate
+        "promoted": verdict.promoted if verdict is not None else True,
+        "judged_by": verdict.judged_by if verdict is not None else None,
+        "promotion_reason": verdict.reason if verdict is not None else "not judged: the model has no evaluation",
     }
     replace_rows(con, "model_registry", pa.Table.from_pylist([row]), delete="DELETE FROM model_registry WHERE model_id = ?",
                  params=[row["model_id"]])
@@ -370,6 +492,8 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
     meta["model_path"] = dg.MetadataValue.path(row["model_path"])
     meta |= {k: round(float(v), 5) for k, v in metrics.items() if v is not None and np.isfinite(v)}
     meta["models_registered"] = int(query_dicts(con, "model/model_registry/metadata")[0]["models"])
+    in_use = query_dicts(con, "model/model_registry/in_use")
+    meta["model_in_use"] = in_use[0]["model_id"] if in_use else "none (no model is promoted)"
     return {k: v for k, v in meta.items() if v is not None}
 
 
@@ -378,7 +502,8 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
     code_version=sql_code_version(tables=["model_registry"]),
     deps=[ctr_ranker, ranker_evaluation],
     description="One row per trained model: sampler version and policy hash, weight policy, training partitions, "
-    "row counts, data fingerprint, metrics, model path.",
+    "row counts, data fingerprint, metrics, model path, and whether it is promoted (not significantly worse than "
+    "the naive baseline on the best valid estimate), judged by which estimate and why.",
 )
 def model_registry(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:

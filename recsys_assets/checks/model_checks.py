@@ -1,12 +1,14 @@
-"""Checks of the model layer: the ranker had something to learn from, and it beats the naive
-baseline where that can be judged. Both WARN (the model is still registered): they tell the
-user when the tool could not help on these logs instead of leaving every run green."""
+"""Checks of the model layer: the ranker had something to learn from (WARN), and it is not
+significantly worse than the naive baseline on the best valid estimate (ERROR: the registry
+does not promote such a model). They tell the user when the tool could not help on these
+logs instead of leaving every run green."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from recsys_assets.assets import model
+from recsys_assets.ranker.off_policy import Verdict
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import missing_tables
@@ -18,8 +20,6 @@ BEATS_NAIVE_BASELINE = "beats_naive_baseline"
 MIN_VALIDATION_CLICKS = 30
 #: a model stopped before this many rounds learned next to nothing
 MIN_BEST_ITERATION = 5
-#: exploration requests needed before the SNIPS comparison means anything
-MIN_EXPLORATION_REQUESTS = 200
 
 
 def _signal(warehouse: WarehouseResource) -> dict | None:
@@ -48,23 +48,25 @@ def training_signal_result(s: dict | None) -> dg.AssetCheckResult:
                                description=f"{s['valid_clicks']} validation clicks, best iteration {s['best_iteration']}")
 
 
-def beats_naive_result(s: dict | None) -> dg.AssetCheckResult:
-    if s is None:
+def _verdict(warehouse: WarehouseResource) -> Verdict | None:
+    with warehouse.get_connection() as con:
+        if missing_tables(con, ["ctr_ranker", "ranker_evaluation"]):
+            return None
+        return model.evaluation_verdict(con)
+
+
+def beats_naive_result(verdict: Verdict | None) -> dg.AssetCheckResult:
+    """Fails (ERROR) when the model is significantly worse than the naive baseline on the best
+    valid estimate (the 95% interval of model - naive wholly below zero); passes otherwise,
+    with the figures and the judge, or with the reason it could not be judged."""
+    if verdict is None:
         return dg.AssetCheckResult(passed=True, description="no evaluated model yet")
-    if s["model_truth_ndcg"] is not None and s["naive_truth_ndcg"] is not None:
-        judge, ours, naive = "truth NDCG@10", s["model_truth_ndcg"], s["naive_truth_ndcg"]
-    elif (s["exploration_requests"] or 0) >= MIN_EXPLORATION_REQUESTS and None not in (s["model_snips"], s["naive_snips"]):
-        judge, ours, naive = "exploration SNIPS", s["model_snips"], s["naive_snips"]
-    else:
-        return dg.AssetCheckResult(passed=True, description=(
-            f"not judged: no truth, and {int(s['exploration_requests'] or 0)} exploration requests "
-            f"(< {MIN_EXPLORATION_REQUESTS}); click metrics favour the naive model by construction"))
-    meta = {"judge": judge, "model": round(float(ours), 4), "naive": round(float(naive), 4)}
-    if ours < naive:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta, description=(
-            f"the model is worse than the naive baseline on {judge}: {ours:.4f} < {naive:.4f}; "
-            "do not promote it (see the sampler comparison for the arms and their intervals)"))
-    return dg.AssetCheckResult(passed=True, metadata=meta, description=f"{judge}: model {ours:.4f} >= naive {naive:.4f}")
+    meta = verdict.metadata()
+    if verdict.worse:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=meta, description=(
+            f"the model is {verdict.reason}; it is not promoted: keep serving the last promoted model "
+            "(see the sampler comparison for the arms and their intervals)"))
+    return dg.AssetCheckResult(passed=True, metadata=meta, description=verdict.reason)
 
 
 @dg.asset_check(asset=model.ctr_ranker, name=TRAINING_SIGNAL, pool=WAREHOUSE_POOL,
@@ -74,7 +76,8 @@ def training_signal(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=model.ranker_evaluation, name=BEATS_NAIVE_BASELINE, pool=WAREHOUSE_POOL,
-                description="The model is not worse than the naive baseline (truth NDCG@10 on simulated logs, "
-                "else SNIPS on enough exploration traffic, else not judged).")
+                description="The model is not significantly worse than the naive baseline on the best valid "
+                "estimate: truth NDCG@10 on simulated logs, else IPS DCG@10 when the examination curve is identified, "
+                "else SNIPS on enough exploration traffic, else not judged.")
 def beats_naive_baseline(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    return beats_naive_result(_signal(warehouse))
+    return beats_naive_result(_verdict(warehouse))

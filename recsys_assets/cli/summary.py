@@ -65,8 +65,32 @@ def _print_warehouse(settings: Settings) -> None:
                     figures = ", ".join(f"{v} {values[(v, metric)]:.4f}" for v in ("model", "naive", "logging", "ceiling")
                                         if (v, metric) in values)
                     print(f"model {model[0]}: {metric} on the held-out days: {figures}")
+                for line in model_to_use(con, model[0]):
+                    print(_wrap(line))
     finally:
         con.close()
+
+
+def model_to_use(con: duckdb.DuckDBPyConnection, model_id: str) -> list[str]:
+    """Which model to serve: the new one when the registry promoted it, else that it is not
+    promoted and why, and the earlier promoted model that stays in use (if any)."""
+    columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_name = 'model_registry'").fetchall()}
+    if "promoted" not in columns:  # no registry yet, or one from before promotion was recorded
+        return []
+    entry = query_dicts(con, "model/model_registry/entry", {"model_id": model_id})
+    if not entry or entry[0]["promoted"] is None:
+        return []
+    if entry[0]["promoted"]:
+        return [f"use model {model_id}: promoted ({entry[0]['promotion_reason']})"]
+    lines = [f"model {model_id} is NOT promoted: {entry[0]['promotion_reason']}"]
+    in_use = query_dicts(con, "model/model_registry/in_use")
+    if in_use:
+        lines.append(f"keep using model {in_use[0]['model_id']} (the last promoted one, registered "
+                     f"{in_use[0]['registered_at']:%Y-%m-%d %H:%M})")
+    else:
+        lines.append("no earlier model is promoted: keep the ranker you serve today")
+    return lines
 
 
 def _wrap(line: str) -> str:

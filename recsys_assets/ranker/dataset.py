@@ -41,6 +41,7 @@ def training_set(table: pa.Table, spec: FeatureSpec, curve: Curve, label: np.nda
         position=positions,
         group=group_sizes(table.column("request_id")),
         theta=curve.at(positions),
+        offset=curve.offset_at(positions),
     )
 
 
@@ -132,5 +133,5 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
             start[first_row] = first_id != previous_last
     bounds = np.concatenate([np.flatnonzero(start), [n]])
     rows = TrainingSet(X=X, label=label, weight=weight, position=position, group=np.diff(bounds).astype(np.int64),
-                       theta=curve.at(position))
+                       theta=curve.at(position), offset=curve.offset_at(position))
     return rows, spec

@@ -91,11 +91,15 @@ class TrainingSet:
     position: np.ndarray
     group: np.ndarray
     theta: np.ndarray  # examination probability at each row's position
+    offset: np.ndarray | None = None  # trust bias: P(click | position, not relevant) at each row; None = 0
 
     def __add__(self, other: TrainingSet) -> TrainingSet:
         """Both sets' rows, this set's first (request groups stay contiguous)."""
-        return TrainingSet(*(np.concatenate([getattr(self, f), getattr(other, f)])
-                             for f in ("X", "label", "weight", "position", "group", "theta")))
+        joined = [np.concatenate([getattr(self, f), getattr(other, f)])
+                  for f in ("X", "label", "weight", "position", "group", "theta")]
+        offset = None if self.offset is None and other.offset is None else np.concatenate(
+            [s.offset if s.offset is not None else np.zeros(len(s.label)) for s in (self, other)])
+        return TrainingSet(*joined, offset=offset)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -164,10 +168,17 @@ class ExaminationObjective:
     second derivative where theta = 1. A LightGBM objective over fixed rows: it runs every
     round on every training row (it was most of a round's time), so the clicked rows and the
     weights are taken once and the rows computed in slices on ``threads`` threads. The same
-    values as the formulas written on whole arrays, bit for bit (tested)."""
+    values as the formulas written on whole arrays, bit for bit (tested).
 
-    def __init__(self, theta: np.ndarray, clicks: np.ndarray, weight: np.ndarray | None = None, threads: int = 0):
+    With ``offset`` (trust bias), P(click) = theta * sigmoid(f) + offset: a click on an item
+    that is not relevant happens with probability ``offset`` at that position. Its Hessian is
+    the Fisher information (theta p (1 - p))^2 / (q (1 - q)) on every row (positive; on
+    non-clicked rows with offset 0 it is the surrogate above)."""
+
+    def __init__(self, theta: np.ndarray, clicks: np.ndarray, weight: np.ndarray | None = None, threads: int = 0,
+                 offset: np.ndarray | None = None):
         self.theta = np.ascontiguousarray(theta, dtype=np.float64)
+        self.offset = None if offset is None or not np.any(offset) else np.ascontiguousarray(offset, dtype=np.float64)
         self.clicked = np.asarray(clicks) > 0
         # as LightGBM stores them (float32: the weights its own objectives and metrics use);
         # multiplying by ones changes nothing: skipped
@@ -179,6 +190,17 @@ class ExaminationObjective:
     def __call__(self, preds: np.ndarray, _data: lgb.Dataset | None = None) -> tuple[np.ndarray, np.ndarray]:
         preds = np.asarray(preds, dtype=np.float64)
         grad, hess = np.empty_like(preds), np.empty_like(preds)
+
+        def affine_rows(s: slice) -> None:
+            p = _sigmoid(preds[s])
+            slope = self.theta[s] * p * (1.0 - p)  # dq/df
+            q = np.clip(self.theta[s] * p + self.offset[s], 1e-12, 1 - 1e-12)
+            clicked = self.clicked[s]
+            grad[s] = np.where(clicked, -slope / q, slope / (1.0 - q))
+            hess[s] = np.maximum(slope * slope / (q * (1.0 - q)), 1e-9)
+            if self.weight is not None:
+                grad[s] *= self.weight[s]
+                hess[s] *= self.weight[s]
 
         def rows(s: slice) -> None:
             p = _sigmoid(preds[s])
@@ -202,7 +224,7 @@ class ExaminationObjective:
                 g *= self.weight[s]
                 h *= self.weight[s]
 
-        _in_chunks(rows, len(preds), self.threads, self.chunk)
+        _in_chunks(rows if self.offset is None else affine_rows, len(preds), self.threads, self.chunk)
         return grad, hess
 
 
@@ -211,8 +233,9 @@ class ExaminationLoglik:
     every round's early-stopping check: per-row terms in slices on ``threads`` threads, then
     one mean over all of them (the same value whatever the slicing)."""
 
-    def __init__(self, theta: np.ndarray, clicks: np.ndarray, threads: int = 0):
+    def __init__(self, theta: np.ndarray, clicks: np.ndarray, threads: int = 0, offset: np.ndarray | None = None):
         self.theta = np.ascontiguousarray(theta, dtype=np.float64)
+        self.offset = None if offset is None or not np.any(offset) else np.ascontiguousarray(offset, dtype=np.float64)
         self.clicked = np.asarray(clicks) > 0
         self.threads = _default_threads(threads)
         self.chunk = CHUNK_ROWS
@@ -224,6 +247,8 @@ class ExaminationLoglik:
         def rows(s: slice) -> None:
             q = _sigmoid(raw[s])
             q *= self.theta[s]
+            if self.offset is not None:
+                q += self.offset[s]
             np.clip(q, 1e-12, 1 - 1e-12, out=q)
             t = terms[s]
             np.subtract(1.0, q, out=t)
@@ -325,12 +350,14 @@ def _fit(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categ
         examined = config.position_handling == "examination"
         theta = train_set.theta if examined else np.ones_like(train_set.theta)
         valid_theta = valid.theta if examined else np.ones_like(valid.theta)
-        params["objective"] = ExaminationObjective(theta, train_set.label, weight, threads=config.threads)
+        offset, valid_offset = (train_set.offset, valid.offset) if examined else (None, None)
+        params["objective"] = ExaminationObjective(theta, train_set.label, weight, threads=config.threads,
+                                                   offset=offset)
         data = _binned(train_set, release, weight=weight, categorical_feature=categorical,
                        feature_name=feature_names or "auto", params=params)
         vdata = lgb.Dataset(valid.X, valid.label, reference=data, categorical_feature=categorical)
 
-        loglik = ExaminationLoglik(valid_theta, valid.label, threads=config.threads)
+        loglik = ExaminationLoglik(valid_theta, valid.label, threads=config.threads, offset=valid_offset)
 
         def feval(preds, _):
             return "examination_loglik", loglik(preds), True

@@ -55,7 +55,7 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
     by_variant: dict[str, dict[str, float]] = defaultdict(dict)
     for r in comparison:
         by_variant[r["variant"]][r["metric"]] = r["value"]
-    metrics = ["truth_ndcg@10", "ndcg@10", "ndcg@5", "auc", "log_loss", "ece", "exploration_snips"]
+    metrics = ["truth_ndcg@10", "ips_dcg@10", "ndcg@10", "ndcg@5", "auc", "log_loss", "ece", "exploration_snips"]
     shown = [m for m in metrics if any(m in v for v in by_variant.values())]
     variants = [v for v in ("model", "naive", "logging", "ceiling") if v in by_variant]
     sections.append("<h2>Model comparison (held-out days)</h2>"

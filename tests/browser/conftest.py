@@ -369,10 +369,11 @@ def _fill_report_warehouse(con: Any) -> None:
                     (variant, "reliability_predicted", f"reliability:{b}", p * drift**0.5),
                     (variant, "reliability_observed", f"reliability:{b}", observed),
                 ]
-    con.executemany("INSERT INTO ranker_evaluation VALUES ('ctr-browser', ?, ?, ?, ?)", evaluation)
+    con.executemany("INSERT INTO ranker_evaluation (model_id, variant, metric, slice, value) "
+                    "VALUES ('ctr-browser', ?, ?, ?, ?)", evaluation)
     for method, decay in (("exploration_ratio", 0.74), ("exploration_fit", 0.76), ("pbm_em", 0.8)):
         con.executemany(
-            "INSERT INTO position_bias VALUES (?, ?, ?, NULL, NULL, ?, DATE '2026-01-01', DATE '2026-01-28')",
+            "INSERT INTO position_bias VALUES (?, ?, ?, NULL, NULL, ?, DATE '2026-01-01', DATE '2026-01-28', NULL, true)",
             [(method, p, decay ** (p - 1), method == "exploration_fit") for p in range(1, 31)],
         )
     con.execute(

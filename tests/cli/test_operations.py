@@ -209,7 +209,10 @@ def test_a_new_sampler_version_triggers_a_retrain_once_the_training_days_carry_i
 
     def register(version: str, minute: int) -> None:
         with connect(str(settings.warehouse)) as c:
-            c.execute("INSERT INTO model_registry VALUES (?, ?, 'm', ?, 'h', 'w', 'd', 'd', 1, 1, 'f', 'examination', '{}', 'run')",
+            c.execute("INSERT INTO model_registry (model_id, registered_at, model_path, sampler_version, "
+                      "sampler_policy_hash, weight_policy, training_partitions, eval_partitions, rows, positives, "
+                      "data_fingerprint, position_handling, metrics, dagster_run_id) "
+                      "VALUES (?, ?, 'm', ?, 'h', 'w', 'd', 'd', 1, 1, 'f', 'examination', '{}', 'run')",
                       [f"model-{minute}", dt.datetime(2026, 2, 1, 0, minute), version])
 
     assert "no model yet" in sampler_change_sensor(context).skip_message

@@ -1,5 +1,4 @@
-"""The ranker: position-bias estimators recover known curves, the temporal split keeps
-evaluation days out of training, a saved model reloads to the same scores, and a sampler
+"""The ranker: the temporal split keeps evaluation days out of training, a saved model reloads to the same scores, and a sampler
 change shows up in the next model's registry row."""
 
 from __future__ import annotations
@@ -10,71 +9,6 @@ import shutil
 
 import numpy as np
 import pytest
-
-from recsys_assets.ranker.position_bias import (
-    estimate_curves,
-    exploration_fit,
-    exploration_ratio,
-    pbm_em,
-    visibility_by_position,
-)
-
-# ------------------------------------------------------------------ position bias on synthetic clicks
-
-
-def _synthetic(n_requests: int, theta: np.ndarray, explore_share: float, seed: int = 0):
-    """Slates of len(theta) items with per-(context, item) relevance; exploration slates are
-    shuffled, the others ordered by relevance (so position and relevance are confounded)."""
-    rng = np.random.default_rng(seed)
-    k = len(theta)
-    n_pairs = 400
-    gamma = rng.beta(1, 4, n_pairs)
-    pairs = rng.integers(0, n_pairs, size=(n_requests, k))
-    explore = rng.random(n_requests) < explore_share
-    order = np.argsort(-gamma[pairs] + rng.normal(0, 0.05, pairs.shape), axis=1)
-    shuffled = np.argsort(rng.random(pairs.shape), axis=1)
-    order = np.where(explore[:, None], shuffled, order)
-    pairs = np.take_along_axis(pairs, order, axis=1)
-    positions = np.tile(np.arange(1, k + 1), n_requests)
-    flat = pairs.ravel()
-    clicks = (rng.random(flat.size) < theta[positions - 1] * gamma[flat]).astype(float)
-    return positions, clicks, flat, np.repeat(explore, k)
-
-
-def test_exploration_estimators_recover_the_curve():
-    theta = 1.0 / np.arange(1, 11) ** 0.8
-    positions, clicks, _, explore = _synthetic(60_000, theta, explore_share=0.5)
-    ratio = exploration_ratio(positions[explore], clicks[explore], 10)
-    assert np.all(np.abs(ratio.theta - theta) <= np.maximum(ratio.theta - ratio.low, 0.02) * 1.5)
-    fit, eta, p_value = exploration_fit(positions[explore], clicks[explore], np.ones(10), ratio)
-    assert abs(eta - 0.8) < 0.05 and p_value > 0.01
-    assert np.max(np.abs(fit.theta - theta)) < 0.02
-
-
-def test_em_needs_no_randomization():
-    theta = 1.0 / np.arange(1, 11)
-    positions, clicks, pairs, _ = _synthetic(40_000, theta, explore_share=0.0)
-    curve = pbm_em(positions, clicks, pairs, 10, iterations=100)
-    assert np.max(np.abs(curve.theta - theta)) < 0.03
-    naive_ratio = np.bincount(positions - 1, clicks)[:10] / np.bincount(positions - 1)[:10]
-    assert np.max(np.abs(naive_ratio / naive_ratio[0] - theta)) > 0.05, "the confounded ratio should be off"
-
-
-def test_estimate_curves_prefers_exploration_and_falls_back_to_em():
-    theta = 1.0 / np.arange(1, 11)
-    positions, clicks, pairs, explore = _synthetic(30_000, theta, explore_share=0.3)
-    visible = np.full(len(positions), np.nan)
-    _, chosen, info = estimate_curves(positions, clicks, visible, explore, pairs)
-    assert chosen == "exploration_fit" and info["exploration_fit/gof_p_value"] > 0.01
-    curves, chosen, _ = estimate_curves(positions, clicks, visible, np.zeros(len(positions), bool), pairs)
-    assert chosen == "pbm_em" and set(curves) == {"pbm_em"}
-
-
-def test_visibility_share_by_position():
-    positions = np.array([1, 1, 2, 2, 3])
-    visible = np.array([10.0, 20.0, 0.0, 5.0, np.nan])
-    assert visibility_by_position(positions, visible, 3).tolist() == [1.0, 0.5, 1.0]
-
 
 # ------------------------------------------------------------------ the model assets through Dagster
 

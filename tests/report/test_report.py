@@ -170,9 +170,10 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
             for b in range(1, 11):
                 evaluation += [(variant, "reliability_predicted", f"reliability:{b}", 0.007 * b * scale),
                                (variant, "reliability_observed", f"reliability:{b}", 0.0065 * b)]
-    con.executemany("INSERT INTO ranker_evaluation VALUES ('m-1', ?, ?, ?, ?)", evaluation)
+    con.executemany("INSERT INTO ranker_evaluation (model_id, variant, metric, slice, value) VALUES ('m-1', ?, ?, ?, ?)",
+                    evaluation)
     for method, decay in (("exploration_ratio", 0.8), ("pbm_em", 0.75)):
-        con.executemany("INSERT INTO position_bias VALUES (?, ?, ?, NULL, NULL, ?, DATE '2026-01-01', DATE '2026-01-14')",
+        con.executemany("INSERT INTO position_bias VALUES (?, ?, ?, NULL, NULL, ?, DATE '2026-01-01', DATE '2026-01-14', NULL, true)",
                         [(method, p, decay ** (p - 1), method == "pbm_em") for p in range(1, 21)])
     con.execute("CREATE VIEW truth_examination AS SELECT range::INTEGER AS position, 0.78 ** (range - 1) AS examination "
                 "FROM range(1, 21)")

@@ -12,5 +12,8 @@ CREATE TABLE IF NOT EXISTS model_registry (
     data_fingerprint VARCHAR NOT NULL,
     position_handling VARCHAR NOT NULL,
     metrics VARCHAR NOT NULL,               -- JSON: headline metrics of ranker_evaluation
-    dagster_run_id VARCHAR
+    dagster_run_id VARCHAR,
+    promoted BOOLEAN,                       -- not significantly worse than naive on the best valid estimate
+    judged_by VARCHAR,                      -- truth_ndcg@10 | ips_dcg@10 | exploration_snips; NULL = not judged
+    promotion_reason VARCHAR                -- the judgement in words
 );

@@ -1,0 +1,43 @@
+"""Check of the position-bias estimate: whether the logs identify the examination curve.
+
+When they do not (one deterministic logging ranker, no exploration, no other policy placing
+the same items elsewhere), position and relevance cannot be told apart: the ranker trains
+without a position correction, and this check WARNs in words a user can act on."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recsys_assets.assets import model
+from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
+from recsys_assets.warehouse.sql import query_dicts
+from recsys_assets.warehouse.tables import missing_tables
+
+POSITION_BIAS_IDENTIFIED = "position_bias_identified"
+
+ADVICE = ("position and relevance cannot be told apart in these logs: the ranker is trained without a position "
+          "correction, so it is no better than a model that treats every unclicked item as a negative. To fix it, "
+          "serve a small exploration bucket (1-5% of requests with a random adjacent swap or a shuffled top k, "
+          "flagged is_exploration, with propensities), or log two or more rankers as A/B buckets")
+
+
+def identified_result(row: dict | None) -> dg.AssetCheckResult:
+    if row is None or row["positions"] == 0:
+        return dg.AssetCheckResult(passed=True, description="no position-bias estimate yet")
+    meta = {"method": row["method"], "identified": bool(row["identified"])}
+    if not row["identified"]:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
+                                   description=f"the examination curve is not identified: {ADVICE}")
+    return dg.AssetCheckResult(passed=True, metadata=meta,
+                               description=f"the examination curve is identified ({row['method']})")
+
+
+@dg.asset_check(asset=model.position_bias, name=POSITION_BIAS_IDENTIFIED, pool=WAREHOUSE_POOL,
+                description="The logs identify the examination curve (exploration or harvested interventions); "
+                "WARN when they do not and no position correction is applied.")
+def position_bias_identified(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.get_connection() as con:
+        if missing_tables(con, ["position_bias"]):
+            return identified_result(None)
+        rows = query_dicts(con, "checks/position_bias_identified")
+    return identified_result(rows[0] if rows else None)
