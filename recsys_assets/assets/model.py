@@ -369,20 +369,14 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
 def saved_curve(info: dict[str, Any]) -> Curve:
     """The examination curve a model was trained with, as its files record it (with the trust
     bias offset where the curve has one)."""
-    curve = Curve(info["method"], np.array(info["theta"]))
-    if info.get("offset") is not None and hasattr(curve, "offset"):
-        curve.offset = np.array(info["offset"], dtype=float)
-    return curve
+    offset = info.get("offset")
+    return Curve(info["method"], np.array(info["theta"]), offset=None if offset is None else np.array(offset, dtype=float))
 
 
 def curve_identified(con) -> bool:
     """Whether the position-bias curve in use is identified by the logs (exploration, or enough
-    harvested interventions); False when position_bias does not say (an older warehouse)."""
-    known = execute(con, "SELECT count(*) FROM information_schema.columns "
-                         "WHERE table_name = 'position_bias' AND column_name = 'identified'")[0][0]
-    if not known:
-        return False
-    return bool(execute(con, "SELECT coalesce(bool_and(identified), false) FROM position_bias WHERE used")[0][0])
+    harvested interventions)."""
+    return bool(query_dicts(con, "model/ranker_evaluation/curve_identified")[0]["identified"])
 
 
 def with_intervals(results: list[dict], paired: list[dict]) -> list[dict]:
