@@ -26,9 +26,9 @@ from recsys_assets.ranker.features import CATEGORICAL, NUMERIC, group_sizes
 from recsys_assets.ranker.off_policy import LABELS, Estimate, Verdict, examination_at, judge, paired_estimates
 from recsys_assets.ranker.position_bias import Curve, LoggedClicks, estimate
 from recsys_assets.ranker.training import Progress, RankerConfig, run_fits, train, train_on_truth
-from recsys_assets.ranker.truth import register_truth
+from recsys_assets.ranker.truth import register_truth, trust_slope
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.warehouse.sql import arrow_query, execute, query_dicts
+from recsys_assets.warehouse.sql import arrow_query, query_dicts
 from recsys_assets.warehouse.tables import ensure_schema, replace_rows, sql_code_version
 
 from .labels import ctr_labels
@@ -124,9 +124,15 @@ def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, An
         lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
     meta["curves"] = dg.MetadataValue.md("\n".join(lines))
     if truth is not None:
+        # a trust-bias curve estimates the slope in relevance (and an offset), not the examination
+        trust = trust_slope(Path(logs_dir), truth)
         for name, c in curves.items():
-            n = min(len(truth), len(c.theta))
-            meta[f"max_abs_error_vs_truth/{name}"] = round(float(np.nanmax(np.abs(c.theta[:n] - truth[:n]))), 4)
+            target = trust[0] if trust is not None and c.offset is not None else truth
+            n = min(len(target), len(c.theta))
+            meta[f"max_abs_error_vs_truth/{name}"] = round(float(np.nanmax(np.abs(c.theta[:n] - target[:n]))), 4)
+        if trust is not None:
+            meta["truth/trust_slope"] = json.dumps([round(float(v), 3) for v in trust[0][:10]])
+            meta["truth/trust_offset"] = json.dumps([round(float(v), 3) for v in trust[1][:10]])
     for k in (2, 3, 5, 10):
         if k <= len(curves[chosen].theta):
             meta[f"theta/{k}"] = round(float(curves[chosen].theta[k - 1]), 4)
@@ -136,8 +142,8 @@ def build_position_bias(con, pipeline: PipelineConfig, logs_dir) -> dict[str, An
 def _true_curve(con, logs_dir) -> np.ndarray | None:
     if not register_truth(con, logs_dir):
         return None
-    rows = execute(con, "SELECT examination FROM truth_examination ORDER BY position")
-    return np.array([r[0] for r in rows]) if rows else None
+    rows = query_dicts(con, "model/position_bias/true_examination")
+    return np.array([r["examination"] for r in rows]) if rows else None
 
 
 @dg.asset(

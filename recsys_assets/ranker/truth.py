@@ -7,9 +7,11 @@ examination curve) are simply absent.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 
 def truth_dir(logs_dir: Path) -> Path | None:
@@ -33,3 +35,21 @@ def register_truth(con: duckdb.DuckDBPyConnection, logs_dir: Path) -> bool:
         "request_id, item_id, attractiveness, shown, position, examination"))
     con.register("truth_examination", con.read_parquet(str(root / "examination.parquet")).project("position, examination"))
     return True
+
+
+def trust_slope(logs_dir: Path, examination: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Under the simulator's trust-bias clicks, P(click | k, a) = theta_k (eps-_k + (eps+_k - eps-_k) a):
+    the true slope in attractiveness relative to position 1 and the true offset theta_k eps-_k
+    (what a trust-bias curve estimates); None for other click models or user logs."""
+    root = truth_dir(logs_dir)
+    manifest = root / "manifest.json" if root is not None else None
+    if manifest is None or not manifest.exists():
+        return None
+    model = json.loads(manifest.read_text()).get("model", {})
+    if model.get("click_model") != "trust_bias":
+        return None
+    n = len(examination)
+    plus = np.array(model["trust_eps_plus"], dtype=float)[:n]
+    minus = np.array(model["trust_eps_minus"], dtype=float)[:n]
+    slope = examination[: len(plus)] * (plus - minus)
+    return slope / slope[0], examination[: len(minus)] * minus
