@@ -233,6 +233,8 @@ def seed_record(seed: int, label: str, evaluation: dict, bias: dict) -> dict:
         "gap_closed": evaluation.get("gap_closed"), "curve": used,
         "curve_max_abs_error": bias.get(f"max_abs_error_vs_truth/{used}"),
         "model_auc": evaluation.get("model/auc"), "model_ece": evaluation.get("model/ece"),
+        "identified": bias.get("identified"), "judged_by": evaluation.get("best_valid_estimate"),
+        "promoted": evaluation.get("promotable"),
         "off_policy": off_policy,
     }
 
@@ -273,6 +275,10 @@ def summarize(runs: list[dict]) -> dict:
     pairs = [(r["default"], r["naive"]) for r in runs if r.get("default") is not None and r.get("naive") is not None]
     out["default_beats_naive"] = sum(d > n for d, n in pairs)
     out["compared"] = len(pairs)
+    # what a user ends up with: the model where the registry promotes it, else the naive baseline
+    out["promoted"] = sum(r.get("promoted") is True for r in runs)
+    out["identified"] = sum(r.get("identified") is True for r in runs)
+    out["in_use"] = _stats([r["default"] if r.get("promoted") is not False else r["naive"] for r in runs])
     off = {}
     for metric in off_policy_metrics(runs):
         agree = n = 0
@@ -301,8 +307,8 @@ def markdown(summaries: dict[str, dict]) -> str:
     """One row per setting (mean ± stdev over seeds; gap closed also min..max), then the
     off-policy figures where the evaluation has any."""
     lines = [("| setting | seeds | logging | naive | default | ceiling | gap closed (min..max) | gap of means | default > naive "
-              "| estimator chosen | curve max abs error |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+              "| estimator chosen | curve identified | curve max abs error | promoted | in use |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for label, s in summaries.items():
         gap = s["gap_closed"]
         span = f" ({100 * gap['min']:.0f}..{100 * gap['max']:.0f}%)" if gap else ""
@@ -310,7 +316,8 @@ def markdown(summaries: dict[str, dict]) -> str:
         of_means = "n/a" if s["gap_closed_of_means"] is None else f"{100 * s['gap_closed_of_means']:.0f}%"
         lines.append(f"| {label} | {s['seeds']} | {_ms(s['logging'])} | {_ms(s['naive'])} | {_ms(s['default'])} "
                      f"| {_ms(s['ceiling'])} | {_ms(gap, pct=True)}{span} | {of_means} | {s['default_beats_naive']}/{s['compared']} "
-                     f"| {curve} | {_ms(s['curve_max_abs_error'])} |")
+                     f"| {curve} | {s['identified']}/{s['seeds']} | {_ms(s['curve_max_abs_error'])} "
+                     f"| {s['promoted']}/{s['seeds']} | {_ms(s['in_use'])} |")
     off = [(label, metric, o) for label, s in summaries.items() for metric, o in s["off_policy"].items()]
     if off:
         lines += ["", "| setting | off-policy metric | default | naive | orders default vs naive as truth |",

@@ -57,12 +57,13 @@ def test_cache_directories_are_per_setting_and_seed(tmp_path):
 def _run(seed, naive, default, model_snips=None, naive_snips=None, curve="pbm_em"):
     evaluation = {"logging/truth_ndcg@10": 0.5, "naive/truth_ndcg@10": naive, "model/truth_ndcg@10": default,
                   "ceiling/truth_ndcg@10": 0.8, "gap_closed": (default - naive) / (0.8 - naive), "model/auc": 0.9,
-                  "curves": "| table |"}
+                  "curves": "| table |", "promotable": default >= naive, "best_valid_estimate": "truth NDCG@10"}
     if model_snips is not None:
         evaluation |= {"model/exploration_snips": model_snips, "naive/exploration_snips": naive_snips,
                        "model/exploration_snips_low": 0.0, "naive/exploration_snips_low": 0.0,
                        "ceiling/exploration_snips": 0.4, "model/exploration_ips": 9.0}
-    bias = {"used_method": curve, f"max_abs_error_vs_truth/{curve}": 0.02 * seed, "max_abs_error_vs_truth/x": 1.0}
+    bias = {"used_method": curve, "identified": True, f"max_abs_error_vs_truth/{curve}": 0.02 * seed,
+            "max_abs_error_vs_truth/x": 1.0}
     return rs.seed_record(seed, "s", evaluation, bias)
 
 
@@ -81,6 +82,9 @@ def test_summary_counts_estimators_wins_and_off_policy_agreement():
     # seed 1 agrees (both up), seed 2 disagrees (snips down, truth up), seed 3 agrees (both down)
     assert list(s["off_policy"]) == ["exploration_snips"]
     assert s["off_policy"]["exploration_snips"]["agree"] == 2 and s["off_policy"]["exploration_snips"]["compared"] == 3
+    # seed 3's model is not promoted: the naive baseline is what is in use there
+    assert s["promoted"] == 2 and s["identified"] == 3
+    assert s["in_use"]["min"] == pytest.approx(0.7) and s["in_use"]["mean"] == pytest.approx((0.7 + 0.75 + 0.7) / 3)
     table = rs.markdown({"s": s})
     assert "| s | 3 |" in table and "pbm_em ×2, exploration_fit ×1" in table and "| exploration_snips |" in table
     assert "2/3" in table
