@@ -181,6 +181,13 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     curve = load_curve(con)
     config = ranker_config(pipeline)
     t0 = time.perf_counter()
+    silent = [str(r["day"]) for r in query_dicts(con, "model/ctr_ranker/clicks_by_day",
+                                                 {"first_day": split.train[0], "last_day": split.train[-1]})
+              if r["impressions"] and not r["clicks"]]
+    if silent:
+        raise ValueError(f"no clicks on the training day{'s' if len(silent) > 1 else ''} {', '.join(silent)} "
+                         "(impressions but not one click): every impression would train as a negative; check that "
+                         "day's events (a tracking outage?) or leave it out of the logs")
     source = training_source(con, config, split)
     if log and source != ("negatives" if config.training_rows == "ranking_negatives" else "all_shown"):
         log("no request-level negatives in the training days (one impression per request?): "

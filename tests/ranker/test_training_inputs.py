@@ -1,6 +1,7 @@
 """What the ranker trains on when the logs are unusual: one impression per request (banner or
-carousel slots) trains a pointwise model on every shown item; a validation day without a
-click stops the ranker with a message naming the day, instead of a near-empty model."""
+carousel slots) trains a pointwise model on every shown item; a validation or training day
+without a click stops the ranker with a message naming the day, instead of a near-empty (or
+all-negative) model."""
 
 from __future__ import annotations
 
@@ -39,17 +40,21 @@ def test_logs_with_one_impression_per_request_train_a_pointwise_model(tmp_path):
     assert "model/auc" in out["ranker_evaluation"]
 
 
-def test_a_validation_day_without_clicks_stops_the_ranker_naming_the_day(tmp_path):
+@pytest.mark.parametrize(("day", "message"), [
+    (DAYS[2], "no clicks on the validation day {day}: early stopping would have nothing"),
+    (DAYS[1], r"no clicks on the training day {day} \(impressions but not one click\)"),
+], ids=["validation", "training"])
+def test_a_day_without_clicks_stops_the_ranker_naming_the_day(tmp_path, day, message):
     logs = _warehouse(tmp_path, slate_size=10, candidates_per_request=20)
-    valid_day = DAYS[2]  # two held-out days; the last training day validates
-    # a tracking outage of the clicks that could count for that day (late ones, skewed ones, and
-    # those of the first minutes after midnight inside the click window)
-    start = dt.datetime.combine(valid_day, dt.time()) - dt.timedelta(minutes=10)
+    # two held-out days; the last training day (DAYS[2]) validates, DAYS[0..1] train.
+    # A tracking outage of the clicks that could count for that day (late ones, skewed ones,
+    # and those of the first minutes after midnight inside the click window)
+    start = dt.datetime.combine(day, dt.time()) - dt.timedelta(minutes=10)
     for path in (logs / "events").glob("*.parquet"):
         events = pq.read_table(path)
         on_day = pc.and_(pc.greater_equal(events["ts"], start), pc.less(events["ts"], start + dt.timedelta(days=1, minutes=60)))
         pq.write_table(events.filter(pc.invert(pc.and_(pc.equal(events["type"], "click"), on_day))), path)
     con = connect()
     build_groups(con, logs, DAYS, FAST, DATA)
-    with pytest.raises(ValueError, match=f"no clicks on the validation day {valid_day}: early stopping would have nothing"):
+    with pytest.raises(ValueError, match=message.format(day=day)):
         build_groups(con, logs, DAYS, FAST, ["model"])
