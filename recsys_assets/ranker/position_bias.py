@@ -58,6 +58,10 @@ TRUST_P_VALUE = 1e-3
 TRUST_MIN_RELATIVE_OFFSET = 0.05
 #: the exploration fit's shape is rejected below this goodness-of-fit p-value
 GOF_P_VALUE = 0.01
+#: exploration whose free estimate's 95% intervals are wider than this on average (positions
+#: 2-10; a curve spans 0..1) is too thin to pin the curve: harvested interventions, where
+#: they identify it, are used instead (e.g. one adjacent swap in a few thousand requests)
+MAX_EXPLORATION_INTERVAL_WIDTH = 0.25
 BOOTSTRAP_ROUNDS = 40
 #: standard deviation of the prior on the log ratio of the exploration bucket's click level
 #: to the one the logged traffic predicts (a random sample of the same traffic: 0)
@@ -343,6 +347,16 @@ def exploration_ratio(data: LoggedClicks, size: int, design: str = "shuffle", to
     return Curve("exploration_ratio", theta + nan, low + nan, high + nan)
 
 
+def interval_width(curve: Curve, positions: slice = slice(1, 10)) -> float:
+    """Mean width of a curve's 95% intervals over ``positions`` (default 2-10) where it has
+    them; infinite when it has none."""
+    if curve.low is None or curve.high is None:
+        return float("inf")
+    width = (curve.high - curve.low)[positions]
+    width = width[np.isfinite(width)]
+    return float(width.mean()) if len(width) else float("inf")
+
+
 def visibility_by_position(positions: np.ndarray, visible_ms: np.ndarray, max_position: int) -> np.ndarray:
     """Share of impressions at each position that were scrolled into view (1 where unknown)."""
     known = ~np.isnan(visible_ms)
@@ -572,7 +586,17 @@ def estimate(data: LoggedClicks, max_position: int | None = None, design: str = 
         info |= {"exploration_fit/eta": round(eta, 4), "exploration_fit/gof_p_value": round(p_value, 4),
                  "exploration_ratio/identified_positions": float(np.isfinite(ratio.theta).sum())}
         identified = True
-        if p_value >= GOF_P_VALUE:
+        width = interval_width(ratio)
+        info["exploration_ratio/mean_interval_width"] = round(width, 4)
+        thin = width > MAX_EXPLORATION_INTERVAL_WIDTH
+        if thin and harvest_ok:
+            chosen = "harvest_em"
+            reason = (f"exploration ({int(info['exploration_requests'])} requests, {design}) is too thin to pin the "
+                      f"curve (its 95% intervals average {width:.2f} wide over positions 2-10, > "
+                      f"{MAX_EXPLORATION_INTERVAL_WIDTH}); {harvest_cells.pairs} (context, item) pairs shown at "
+                      f"different positions by different logging policies ({int(info['harvest/clicks'])} clicks) "
+                      "identify it: intervention harvesting")
+        elif p_value >= GOF_P_VALUE:
             chosen = "exploration_fit"
             reason = (f"exploration ({int(info['exploration_requests'])} requests, {design}) identifies the curve and "
                       f"the fitted shape holds (goodness of fit p = {p_value:.3f})")
@@ -581,6 +605,9 @@ def estimate(data: LoggedClicks, max_position: int | None = None, design: str = 
             chosen = "exploration_ratio_monotone"
             reason = (f"exploration ({int(info['exploration_requests'])} requests, {design}) identifies the curve; the "
                       f"fitted shape does not hold (p = {p_value:.3g}), so the free estimate (made non-increasing) is used")
+        if thin and not harvest_ok:
+            reason += (f"; its 95% intervals average {width:.2f} wide over positions 2-10 (> "
+                       f"{MAX_EXPLORATION_INTERVAL_WIDTH}): more exploration traffic would pin it")
     elif harvest_ok:
         chosen, identified = "harvest_em", True
         reason = (f"no usable exploration; {harvest_cells.pairs} (context, item) pairs were shown at different positions "

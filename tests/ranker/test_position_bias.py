@@ -70,6 +70,20 @@ def test_several_logging_policies_identify_the_curve_without_exploration():
     assert "different logging policies" in result.reason
 
 
+def test_exploration_too_thin_to_pin_the_curve_gives_way_to_harvested_interventions():
+    """One adjacent swap in 3% of 20k requests: the free estimate's intervals are wider than the
+    curve; two logging policies identify it (the simulator's pbm_swap_ab2 logs at 4k requests a
+    day: exploration fit off by 0.06-0.15, harvesting by 0.04-0.06)."""
+    thin = estimate(synthetic(20_000, THETA, policies=2, explore_share=0.03, design="adjacent_swap", seed=7))
+    assert thin.info["exploration_ratio/mean_interval_width"] > 0.25
+    assert thin.chosen == "harvest_em" and thin.identified and "too thin to pin the curve" in thin.reason
+    assert np.abs(thin.used.theta - THETA).max() < 0.05
+    # enough exploration keeps the exploration estimate, with harvesting available beside it
+    ample = estimate(synthetic(40_000, THETA, policies=2, explore_share=0.3, design="adjacent_swap", seed=7))
+    assert ample.info["exploration_ratio/mean_interval_width"] < 0.25 and ample.chosen == "exploration_fit"
+    assert "harvest_em" in ample.curves
+
+
 def test_one_deterministic_logger_without_exploration_is_not_identified():
     logs = synthetic(60_000, THETA, policies=1, seed=4)
     result = estimate(logs)
