@@ -2,13 +2,16 @@
 
 When they do not (one deterministic logging ranker, no exploration, no other policy placing
 the same items elsewhere), position and relevance cannot be told apart: the ranker trains
-without a position correction, and this check WARNs in words a user can act on."""
+without a position correction, and this check WARNs in words a user can act on. It WARNs too
+when the curve in use comes from exploration too thin to pin it (wide intervals) and nothing
+else identifies it."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from recsys_assets.assets import model
+from recsys_assets.ranker.position_bias import MAX_EXPLORATION_INTERVAL_WIDTH
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import missing_tables
@@ -28,6 +31,16 @@ def identified_result(row: dict | None) -> dg.AssetCheckResult:
     if not row["identified"]:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
                                    description=f"the examination curve is not identified: {ADVICE}")
+    width = row.get("exploration_width")
+    if width is not None:
+        meta["exploration_interval_width"] = round(float(width), 4)
+    if str(row["method"]).startswith("exploration") and width is not None and width > MAX_EXPLORATION_INTERVAL_WIDTH:
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
+            description=(f"the examination curve ({row['method']}) rests on thin exploration: its 95% intervals average "
+                         f"{width:.2f} wide over positions 2-10 (> {MAX_EXPLORATION_INTERVAL_WIDTH}), so the position "
+                         "correction may be off by that much; serve more exploration traffic (or a design that "
+                         "moves more positions, e.g. a shuffled top k), or log two or more rankers as A/B buckets"))
     return dg.AssetCheckResult(passed=True, metadata=meta,
                                description=f"the examination curve is identified ({row['method']})")
 

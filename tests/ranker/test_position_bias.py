@@ -5,6 +5,8 @@ no correction and a warning."""
 
 from __future__ import annotations
 
+import dagster as dg
+import duckdb
 import numpy as np
 import pytest
 from click_logs import synthetic
@@ -20,6 +22,8 @@ from recsys_assets.ranker.position_bias import (
     visibility_by_position,
 )
 from recsys_assets.ranker.training import ExaminationLoglik, ExaminationObjective
+from recsys_assets.warehouse.sql import query_dicts
+from recsys_assets.warehouse.tables import ensure_schema
 
 THETA = 1.0 / np.arange(1, 11) ** 0.9
 TRUST_MINUS = np.array([0.3, 0.2, 0.15, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
@@ -146,3 +150,28 @@ def test_the_trust_bias_loss_has_the_gradient_of_its_likelihood():
     # without an offset the affine path is not taken: the same values as the plain objective
     assert np.array_equal(ExaminationObjective(theta, clicks, offset=np.zeros(n))(f)[0],
                           ExaminationObjective(theta, clicks)(f)[0])
+
+
+def _check_on_table(used: str, identified: bool, ratio_width: float | None) -> dg.AssetCheckResult:
+    """The identifiability check as it runs: its query over a position_bias table."""
+    con = duckdb.connect()
+    ensure_schema(con, ["position_bias"])
+    rows = [(used, k, 1.0 / k, None, None, True, identified) for k in range(1, 11)]
+    if ratio_width is not None:  # the free exploration estimate, NaN where the design does not reach
+        rows += [("exploration_ratio", k, 1.0 / k, 1.0 / k - ratio_width / 2, 1.0 / k + ratio_width / 2, False, True)
+                 for k in range(1, 10)] + [("exploration_ratio", 10, float("nan"), float("nan"), float("nan"), False, True)]
+    con.executemany("INSERT INTO position_bias VALUES (?, ?, ?, ?, ?, ?, DATE '2026-01-05', DATE '2026-01-09', NULL, ?)",
+                    rows)
+    return identified_result(query_dicts(con, "checks/position_bias_identified")[0])
+
+
+def test_the_check_warns_when_nothing_or_only_thin_exploration_identifies_the_curve():
+    assert not _check_on_table("none", False, None).passed
+    thin = _check_on_table("exploration_fit", True, 0.6)
+    assert not thin.passed and thin.severity == dg.AssetCheckSeverity.WARN
+    assert "thin exploration" in thin.description and "0.60 wide" in thin.description
+    assert thin.metadata["exploration_interval_width"].value == pytest.approx(0.6)
+    assert _check_on_table("exploration_fit", True, 0.1).passed
+    # harvesting chosen over thin exploration: identified by other means, no warning
+    assert _check_on_table("harvest_em", True, 0.6).passed
+    assert _check_on_table("harvest_em", True, None).passed
