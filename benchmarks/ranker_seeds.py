@@ -257,7 +257,7 @@ def off_policy_metrics(runs: list[dict]) -> list[str]:
     for r in runs:
         for key in r.get("off_policy", {}):
             variant, _, metric = key.partition("/")
-            if variant == "model" and f"naive/{metric}" in r["off_policy"] and not metric.endswith(("_low", "_high")):
+            if variant == "model" and f"naive/{metric}" in r["off_policy"] and not metric.endswith(("_low", "_high", "/low", "/high")):
                 names.add(metric)
     return sorted(names)
 

@@ -61,7 +61,8 @@ def _run(seed, naive, default, model_snips=None, naive_snips=None, curve="pbm_em
     if model_snips is not None:
         evaluation |= {"model/exploration_snips": model_snips, "naive/exploration_snips": naive_snips,
                        "model/exploration_snips_low": 0.0, "naive/exploration_snips_low": 0.0,
-                       "ceiling/exploration_snips": 0.4, "model/exploration_ips": 9.0}
+                       "ceiling/exploration_snips": 0.4, "model/exploration_ips": 9.0,
+                       "model/ips_dcg@10/low": 0.1, "naive/ips_dcg@10/low": 0.2}
     bias = {"used_method": curve, "identified": True, f"max_abs_error_vs_truth/{curve}": 0.02 * seed,
             "max_abs_error_vs_truth/x": 1.0}
     return rs.seed_record(seed, "s", evaluation, bias)
@@ -73,7 +74,8 @@ def test_summary_counts_estimators_wins_and_off_policy_agreement():
     assert runs[0]["curve_max_abs_error"] == 0.02 and "curves" not in runs[0]["off_policy"]
     assert set(runs[0]["off_policy"]) == {"model/exploration_snips", "naive/exploration_snips",
                                           "model/exploration_snips_low", "naive/exploration_snips_low",
-                                          "ceiling/exploration_snips"}  # ips without snips/ips_dcg: not kept
+                                          "ceiling/exploration_snips", "model/ips_dcg@10/low",
+                                          "naive/ips_dcg@10/low"}  # ips without snips/ips_dcg: not kept
     s = rs.summarize(runs)
     assert s["seeds"] == 3 and s["curve"] == {"pbm_em": 2, "exploration_fit": 1}
     assert s["default_beats_naive"] == 2 and s["compared"] == 3
