@@ -11,7 +11,11 @@ from __future__ import annotations
 import dagster as dg
 
 from recsys_assets.assets import model
-from recsys_assets.ranker.position_bias import MAX_EXPLORATION_INTERVAL_WIDTH
+from recsys_assets.ranker.position_bias import (
+    MAX_EXPLORATION_INTERVAL_WIDTH,
+    WIDTH_POSITIONS,
+    thin_exploration,
+)
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import missing_tables
@@ -22,6 +26,12 @@ ADVICE = ("position and relevance cannot be told apart in these logs: the ranker
           "correction, so it is no better than a model that treats every unclicked item as a negative. To fix it, "
           "serve a small exploration bucket (1-5% of requests with a random adjacent swap or a shuffled top k, "
           "flagged is_exploration, with propensities), or log two or more rankers as A/B buckets")
+
+
+def width_positions() -> dict[str, int]:
+    """The positions the exploration estimate's interval width is averaged over, as query parameters."""
+    first, last = WIDTH_POSITIONS
+    return {"first_position": first, "last_position": last}
 
 
 def identified_result(row: dict | None) -> dg.AssetCheckResult:
@@ -37,9 +47,8 @@ def identified_result(row: dict | None) -> dg.AssetCheckResult:
     if str(row["method"]).startswith("exploration") and width is not None and width > MAX_EXPLORATION_INTERVAL_WIDTH:
         return dg.AssetCheckResult(
             passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
-            description=(f"the examination curve ({row['method']}) rests on thin exploration: its 95% intervals average "
-                         f"{width:.2f} wide over positions 2-10 (> {MAX_EXPLORATION_INTERVAL_WIDTH}), so the position "
-                         "correction may be off by that much; serve more exploration traffic (or a design that "
+            description=(f"the examination curve ({row['method']}) rests on thin exploration: {thin_exploration(width)}, "
+                         "so the position correction may be off by that much; serve more exploration traffic (or a design that "
                          "moves more positions, e.g. a shuffled top k), or log two or more rankers as A/B buckets"))
     return dg.AssetCheckResult(passed=True, metadata=meta,
                                description=f"the examination curve is identified ({row['method']})")
@@ -52,5 +61,5 @@ def position_bias_identified(warehouse: WarehouseResource) -> dg.AssetCheckResul
     with warehouse.get_connection() as con:
         if missing_tables(con, ["position_bias"]):
             return identified_result(None)
-        rows = query_dicts(con, "checks/position_bias_identified")
+        rows = query_dicts(con, "checks/position_bias_identified", width_positions())
     return identified_result(rows[0] if rows else None)

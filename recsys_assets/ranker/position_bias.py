@@ -32,7 +32,9 @@ they find it:
 
 Choice, by evidence (``estimate``): the exploration fit when exploration identifies the
 curve and its shape holds, else the exploration ratio (non-increasing, filled below the
-randomized block by the fit); else the harvested EM when there are enough interventions;
+randomized block by the fit); the harvested EM instead when exploration is too thin to pin
+the curve (wide intervals) and there are enough interventions; else the harvested EM when
+there are enough interventions;
 else no correction at all (theta = 1, ``identified`` false: a WARN check tells the user).
 The trust-bias curve replaces the choice when a likelihood-ratio test on the harvested pairs
 prefers it and its offset is material.
@@ -62,6 +64,8 @@ GOF_P_VALUE = 0.01
 #: 2-10; a curve spans 0..1) is too thin to pin the curve: harvested interventions, where
 #: they identify it, are used instead (e.g. one adjacent swap in a few thousand requests)
 MAX_EXPLORATION_INTERVAL_WIDTH = 0.25
+#: the positions (first, last) that width is averaged over
+WIDTH_POSITIONS = (2, 10)
 BOOTSTRAP_ROUNDS = 40
 #: standard deviation of the prior on the log ratio of the exploration bucket's click level
 #: to the one the logged traffic predicts (a random sample of the same traffic: 0)
@@ -347,14 +351,22 @@ def exploration_ratio(data: LoggedClicks, size: int, design: str = "shuffle", to
     return Curve("exploration_ratio", theta + nan, low + nan, high + nan)
 
 
-def interval_width(curve: Curve, positions: slice = slice(1, 10)) -> float:
-    """Mean width of a curve's 95% intervals over ``positions`` (default 2-10) where it has
-    them; infinite when it has none."""
+def interval_width(curve: Curve) -> float:
+    """Mean width of a curve's 95% intervals over ``WIDTH_POSITIONS`` where it has them;
+    infinite when it has none."""
     if curve.low is None or curve.high is None:
         return float("inf")
-    width = (curve.high - curve.low)[positions]
+    first, last = WIDTH_POSITIONS
+    width = (curve.high - curve.low)[first - 1:last]
     width = width[np.isfinite(width)]
     return float(width.mean()) if len(width) else float("inf")
+
+
+def thin_exploration(width: float) -> str:
+    """Why an exploration estimate of this interval width is too thin, in words."""
+    first, last = WIDTH_POSITIONS
+    return (f"its 95% intervals average {width:.2f} wide over positions {first}-{last} "
+            f"(> {MAX_EXPLORATION_INTERVAL_WIDTH})")
 
 
 def visibility_by_position(positions: np.ndarray, visible_ms: np.ndarray, max_position: int) -> np.ndarray:
@@ -592,8 +604,7 @@ def estimate(data: LoggedClicks, max_position: int | None = None, design: str = 
         if thin and harvest_ok:
             chosen = "harvest_em"
             reason = (f"exploration ({int(info['exploration_requests'])} requests, {design}) is too thin to pin the "
-                      f"curve (its 95% intervals average {width:.2f} wide over positions 2-10, > "
-                      f"{MAX_EXPLORATION_INTERVAL_WIDTH}); {harvest_cells.pairs} (context, item) pairs shown at "
+                      f"curve ({thin_exploration(width)}); {harvest_cells.pairs} (context, item) pairs shown at "
                       f"different positions by different logging policies ({int(info['harvest/clicks'])} clicks) "
                       "identify it: intervention harvesting")
         elif p_value >= GOF_P_VALUE:
@@ -606,8 +617,7 @@ def estimate(data: LoggedClicks, max_position: int | None = None, design: str = 
             reason = (f"exploration ({int(info['exploration_requests'])} requests, {design}) identifies the curve; the "
                       f"fitted shape does not hold (p = {p_value:.3g}), so the free estimate (made non-increasing) is used")
         if thin and not harvest_ok:
-            reason += (f"; its 95% intervals average {width:.2f} wide over positions 2-10 (> "
-                       f"{MAX_EXPLORATION_INTERVAL_WIDTH}): more exploration traffic would pin it")
+            reason += f"; {thin_exploration(width)}: more exploration traffic would pin it"
     elif harvest_ok:
         chosen, identified = "harvest_em", True
         reason = (f"no usable exploration; {harvest_cells.pairs} (context, item) pairs were shown at different positions "

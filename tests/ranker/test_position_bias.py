@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click_logs import synthetic
 
-from recsys_assets.checks.position_bias_checks import identified_result
+from recsys_assets.checks.position_bias_checks import identified_result, width_positions
 from recsys_assets.ranker.position_bias import (
     LoggedClicks,
     design_matrix,
@@ -162,7 +162,7 @@ def _check_on_table(used: str, identified: bool, ratio_width: float | None) -> d
                  for k in range(1, 10)] + [("exploration_ratio", 10, float("nan"), float("nan"), float("nan"), False, True)]
     con.executemany("INSERT INTO position_bias VALUES (?, ?, ?, ?, ?, ?, DATE '2026-01-05', DATE '2026-01-09', NULL, ?)",
                     rows)
-    return identified_result(query_dicts(con, "checks/position_bias_identified")[0])
+    return identified_result(query_dicts(con, "checks/position_bias_identified", width_positions())[0])
 
 
 def test_the_check_warns_when_nothing_or_only_thin_exploration_identifies_the_curve():
