@@ -3,7 +3,8 @@
 A day's requests are drawn at once; retrieval, serving and behaviour then run on blocks of
 ``BLOCK_REQUESTS`` requests, each block becoming one row group of the day's candidate,
 truth and impression files. Blocks keep the working arrays small (reused by the allocator
-instead of freshly mapped) and let the writer threads start early.
+instead of freshly mapped) and let the writer threads start early. The day's requests, whole,
+also make the day's ``truth/requests`` file (the inputs of their utility, see ``tables``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ from .serving import (
     policy_labels,
     rank,
 )
-from .tables import attractiveness_table, candidates_table, events_table, impressions_table, requests_table
+from .tables import (
+    attractiveness_table,
+    candidates_table,
+    events_table,
+    impressions_table,
+    requests_table,
+    truth_requests_table,
+)
 from .timebase import US_PER_DAY
 from .traffic import Requests, generate_requests
 from .vocabulary import DEVICES, INELIGIBILITY_REASONS, TRAFFIC, USER_TRAFFIC
@@ -115,6 +123,11 @@ class DayRunner:
         self.session_ids.reserve(int(requests.session.max()) + 1 - self.session_ids.next)
         self._record_requests(requests)
         self._queue_requests(name, requests, request_matrix, np.random.default_rng(requests_seed))
+        self.sink.write(
+            "truth/requests",
+            f"truth/requests/part-{name}.parquet",
+            lambda: truth_requests_table(requests, string_array(request_matrix), world),
+        )
 
         index = world.timeline.day_index(day_start, day_start + US_PER_DAY)
         pools = build_pools(config, world.catalog, index.snapshot >= 0, np.random.default_rng(pools_seed))

@@ -11,7 +11,13 @@ Model, for request ``r`` and candidate item ``i``:
   with ``misfit = price_sensitivity_r * max(0, log(price_i / median_cat))``, and true
   attractiveness ``A = sigmoid(b0 + x)`` = P(click | examined) before click noise. ``b0`` is
   calibrated once, on the first block of requests, so that the mean ``A`` over the slates
-  shown to human traffic is 0.2 (the slate does not depend on ``b0``, see below);
+  shown to human traffic is 0.2 (the slate does not depend on ``b0``, see below). Every input
+  of ``x`` but the noise is in the truth (``truth/requests``: intent, price sensitivity and an
+  anonymous request's preference; ``truth/users``: users' preferences; ``truth/items``:
+  quality, category and ``price_premium`` = ``log(price / median_cat)``; the manifest's
+  ``model.relevance``: the weights, from the constants below), so the expected
+  attractiveness without noise, ``sigmoid(b0 + x - noise)``, of any (request, item) pair of
+  the catalog can be recomputed, not only of the retrieved candidates;
 * logging ranker: ``score = (1 - L) z(log popularity_prior) + L z(x) + N(0, 0.5)`` with
   ``L = logging_quality`` (``z(x) = z(logit A)``, standardised with the mean and standard
   deviation of ``x`` over the first block of candidates);
@@ -57,6 +63,14 @@ RANKER_NOISE = 0.5
 RANKER_OFFSET_STREAM = 0x52414E4B
 """Spawn key of the random stream of the ranker versions' item offsets."""
 TARGET_MEAN_ATTRACTIVENESS = 0.2
+RELEVANCE_WEIGHTS = {
+    "quality": QUALITY_WEIGHT,
+    "preference": PREFERENCE_WEIGHT,
+    "intent": INTENT_WEIGHT,
+    "price": PRICE_WEIGHT,
+    "noise_sd": UTILITY_NOISE,
+}
+"""The utility's weights as the manifest records them (``model.relevance``)."""
 
 
 @dataclass(frozen=True)

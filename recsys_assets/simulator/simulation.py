@@ -1,4 +1,12 @@
-"""Entry point: simulate a window of logs and write them in the input contract."""
+"""Entry point: simulate a window of logs and write them in the input contract.
+
+The manifest (``truth/manifest.json``, written last) records the configuration, the window,
+the rows written per table, every piece of injected dirt and, under ``model``, the facts of
+the behaviour model: ``attractiveness_intercept`` (``b0``), ``relevance`` (the utility's
+weights ``quality``, ``preference``, ``intent``, ``price``, the utility noise ``noise_sd`` and
+``categories``, the category codes in the order of the preference vectors; see ``serving``),
+the logging policies and the click model. The ground-truth tables are described in ``tables``.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from .day import DayRunner
 from .dirt import OUTAGE_EVENT_TYPES, Window
 from .ledger import Ledger
 from .lifecycle import VERSION_KINDS
-from .serving import RANKER_NOISE, TARGET_MEAN_ATTRACTIVENESS, policy_labels
+from .serving import RANKER_NOISE, RELEVANCE_WEIGHTS, TARGET_MEAN_ATTRACTIVENESS, policy_labels
 from .tables import (
     empirical_examination_table,
     examination_table,
@@ -83,7 +91,7 @@ def simulate(
             rows = sink.close()
         intercept = runner.intercept
         _record_world(ledger, world)
-        manifest = _manifest(config, window, ledger, rows, intercept)
+        manifest = _manifest(config, window, ledger, rows, intercept, world.category_codes.to_pylist())
         publish(staging, out, manifest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -195,7 +203,12 @@ def _behaviour(config: SimulatorConfig) -> dict[str, Any]:
 
 
 def _manifest(
-    config: SimulatorConfig, window: Window, ledger: Ledger, rows: dict[str, int], intercept: float | None
+    config: SimulatorConfig,
+    window: Window,
+    ledger: Ledger,
+    rows: dict[str, int],
+    intercept: float | None,
+    categories: list[str],
 ) -> dict[str, Any]:
     facts = ledger.as_dict()
     dirt = facts.get("dirt", {})
@@ -220,6 +233,7 @@ def _manifest(
         "model": {
             "attractiveness_intercept": intercept,
             "target_mean_attractiveness": TARGET_MEAN_ATTRACTIVENESS,
+            "relevance": {**RELEVANCE_WEIGHTS, "categories": categories},
             **_behaviour(config),
         },
     }

@@ -4,6 +4,26 @@ Categorical and id columns that repeat values are dictionary-encoded (cheap to b
 write); unique ids are zero-copy string arrays over byte matrices. Every table is checked
 against :data:`CONTRACT`, whose string columns may be dictionary-encoded in memory: Parquet
 files are written without the Arrow schema, so readers see plain strings.
+
+Ground truth (``out/truth/``, for evaluation only):
+
+* ``truth/attractiveness/part-<day>.parquet``: per retrieved candidate, its true
+  attractiveness ``A = sigmoid(b0 + x)`` (utility noise included), whether and where it was
+  shown and its examination probability;
+* ``truth/requests/part-<day>.parquet``: one row per simulated request (no duplicate or
+  malformed copies): ``request_id``, ``user_id`` (null for anonymous requests), ``intent``
+  (category code), ``price_sensitivity`` and ``preference`` (the anonymous request's own
+  preference vector in category-code order; null for a known user, whose vector is in
+  ``truth/users``). With ``truth/items``, ``truth/users`` and the manifest's
+  ``model.relevance`` weights and ``model.attractiveness_intercept`` this gives the
+  noise-free utility, hence the expected attractiveness, of any (request, item) pair of the
+  catalog, not only of the retrieved candidates (see ``serving``);
+* ``truth/items.parquet``: per item its latent ``quality``, ``popularity_prior``,
+  ``category`` and ``price_premium`` = ``log(list_price / category median)``;
+* ``truth/users.parquet``: per user the favourite categories, top category, price
+  sensitivity, account role and ``preference`` vector (category-code order, i.e. the order
+  of ``model.relevance.categories`` in the manifest);
+* ``truth/examination.parquet``: ``P(examined | position)``, overall and per device.
 """
 
 from __future__ import annotations
@@ -17,6 +37,7 @@ from .catalog import SUBCATEGORIES
 from .frame import NULL_INT32, NULL_TS, Column, Frame, id_bytes
 from .lifecycle import ItemTimeline
 from .retrieval import Candidates
+from .traffic import Requests
 from .vocabulary import (
     ACCOUNT_ROLES,
     DEVICES,
@@ -119,6 +140,24 @@ CONTRACT: dict[str, pa.Schema] = {
             ("shown", pa.bool_()),
             ("position", pa.int32()),
             ("examination", pa.float64()),
+        ]
+    ),
+    "truth/requests": pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("user_id", pa.string()),
+            ("intent", pa.string()),
+            ("price_sensitivity", pa.float64()),
+            ("preference", pa.list_(pa.float32())),
+        ]
+    ),
+    "truth/items": pa.schema(
+        [
+            ("item_id", pa.string()),
+            ("quality", pa.float64()),
+            ("popularity_prior", pa.float64()),
+            ("category", pa.string()),
+            ("price_premium", pa.float64()),
         ]
     ),
 }
@@ -324,6 +363,28 @@ def truth_items_table(world: World) -> pa.Table:
             "quality": _floats(catalog.quality),
             "popularity_prior": _floats(catalog.popularity),
             "category": label_array(world.category_codes, catalog.category),
+            "price_premium": _floats(catalog.price_premium),
+        },
+    )
+
+
+def truth_requests_table(requests: Requests, request_ids: pa.StringArray, world: World) -> pa.Table:
+    """The inputs of each request's utility that are not in ``truth/users`` (module docstring)."""
+    anonymous = requests.user < 0
+    categories = requests.preference.shape[1]
+    offsets = np.zeros(requests.size + 1, np.int32)
+    np.cumsum(np.where(anonymous, categories, 0), out=offsets[1:])
+    values = numeric(np.ascontiguousarray(requests.preference[anonymous]).ravel(), pa.float32())
+    return _table(
+        "truth/requests",
+        {
+            "request_id": request_ids,
+            "user_id": _codes(world.user_ids, requests.user),
+            "intent": label_array(world.category_codes, requests.intent),
+            "price_sensitivity": _floats(requests.price_sensitivity),
+            "preference": pa.ListArray.from_arrays(
+                numeric(offsets, pa.int32()), values, mask=numeric(~anonymous, pa.bool_())
+            ),
         },
     )
 

@@ -34,7 +34,7 @@ SMALL = SimulatorConfig(
     malformed_rate=0.001,
 )
 DAYS = ["2026-03-02", "2026-03-03", "2026-03-04"]
-DAILY = ["requests", "impressions", "events", "candidates", "truth/attractiveness"]
+DAILY = ["requests", "impressions", "events", "candidates", "truth/attractiveness", "truth/requests"]
 
 TS = pa.timestamp("us")
 S, I32, F64, B = pa.string(), pa.int32(), pa.float64(), pa.bool_()
@@ -100,6 +100,8 @@ def connect(out: Path) -> duckdb.DuckDBPyConnection:
         con.execute(f"create view {table} as select * from read_parquet('{out}/{table}/*.parquet')")
     con.execute(f"create view truth as select * from read_parquet('{out}/truth/attractiveness/*.parquet')")
     con.execute(f"create view truth_items as select * from read_parquet('{out}/truth/items.parquet')")
+    con.execute(f"create view truth_users as select * from read_parquet('{out}/truth/users.parquet')")
+    con.execute(f"create view truth_requests as select * from read_parquet('{out}/truth/requests/*.parquet')")
     con.execute(f"create view clean_impressions as {CLEAN_IMPRESSIONS}")
     con.execute(f"create view clean_events as {CLEAN_EVENTS}")
     con.execute("create view unique_requests as select distinct * from requests where ts is not null")
@@ -561,6 +563,34 @@ def test_attractiveness_is_calibrated_and_clicks_follow_it(
             where t.shown and {human} and r.ts < timestamp '2026-03-03 10:00:00' group by 1 order by 1"""
     ).fetchall()
     assert by_attractiveness[1][1] > 2 * by_attractiveness[0][1]
+
+
+# --- full-catalog relevance truth --------------------------------------------------------------
+
+
+def test_truth_requests_hold_each_request_once_with_its_utility_inputs(
+    db: duckdb.DuckDBPyConnection, manifest: dict
+) -> None:
+    assert scalar(db, "select count(*) = count(distinct request_id) from truth_requests")
+    orphans = """select count(*) from (select distinct request_id from candidates) c
+                 full join truth_requests t using (request_id) where c.request_id is null or t.request_id is null"""
+    assert scalar(db, orphans) == 0
+    assert scalar(db, "select count(*) from truth_requests") == manifest["rows"]["truth/requests"]
+    mismatched = """select count(*) from truth_requests t join unique_requests r using (request_id)
+                    where t.user_id is distinct from r.user_id
+                       or (r.surface = 'search' and not starts_with(regexp_replace(r.query, '^(best|cheap) ', ''),
+                                                                    t.intent || ' '))"""
+    assert scalar(db, mismatched) == 0
+    categories = manifest["model"]["relevance"]["categories"]
+    assert categories == sorted(categories) and len(categories) == SMALL.categories
+    # an anonymous request carries its own preference vector, a known user's is in truth/users
+    assert scalar(db, "select count(*) from truth_requests where (user_id is null) <> (preference is not null)") == 0
+    assert scalar(db, "select min(len(preference)), max(len(preference)) from truth_requests") == SMALL.categories
+    assert scalar(db, "select count(*) from truth_requests where user_id is null") > 100
+    sensitivity = """select count(*) from truth_requests t join truth_users u using (user_id)
+                     where t.price_sensitivity <> u.price_sensitivity"""
+    assert scalar(db, sensitivity) == 0
+    assert scalar(db, "select avg(price_premium) from truth_items") == pytest.approx(0.0, abs=0.05)
 
 
 # --- exploration and behaviour -----------------------------------------------------------------
