@@ -593,6 +593,63 @@ def test_truth_requests_hold_each_request_once_with_its_utility_inputs(
     assert scalar(db, "select avg(price_premium) from truth_items") == pytest.approx(0.0, abs=0.05)
 
 
+def test_expected_relevance_matches_the_candidates_truth_up_to_the_utility_noise(out: Path) -> None:
+    from recsys_assets.ranker.truth import load_relevance
+
+    relevance = load_relevance(out)
+    assert relevance is not None and relevance.weights["noise_sd"] == 0.3
+    truth = pq.read_table(out / "truth" / "attractiveness", columns=["request_id", "item_id", "attractiveness"])
+    requests = truth["request_id"].to_numpy(zero_copy_only=False)
+    items = truth["item_id"].to_numpy(zero_copy_only=False)
+    attractiveness = truth["attractiveness"].to_numpy()
+    logged = np.log(attractiveness / (1 - attractiveness))
+    expected = relevance.logits_of(requests, items)
+    residual = logged - expected  # the utility noise N(0, 0.3)
+    assert np.corrcoef(logged, expected)[0, 1] > 0.95
+    assert residual.mean() == pytest.approx(0.0, abs=0.005)
+    assert residual.std() == pytest.approx(0.3, abs=0.005)
+    # the full-catalog matrix agrees with the pairs, column by column in item_ids order
+    some = np.unique(requests)[:50]
+    matrix = relevance.attractiveness(some)
+    assert matrix.shape == (50, len(relevance.item_ids)) and len(relevance.item_ids) == SMALL.items
+    rows = np.isin(requests, some)
+    column = {item: k for k, item in enumerate(relevance.item_ids)}
+    np.testing.assert_allclose(
+        matrix[np.searchsorted(some, requests[rows]), [column[i] for i in items[rows]]],
+        relevance.attractiveness_of(requests[rows], items[rows]),
+        rtol=1e-12,
+    )
+    assert 0.0 < matrix.min() and matrix.max() < 1.0
+
+
+def test_sql_relevance_views_agree_with_numpy(out: Path) -> None:
+    from recsys_assets.ranker.truth import load_relevance, register_relevance
+
+    con = duckdb.connect()
+    assert register_relevance(con, out)
+    pairs = con.execute(
+        """select request_id, item_id,
+                   1 / (1 + exp(-(w.intercept + w.quality * i.quality + w.preference * r.preference[i.preference_index]
+                       + case when i.category = r.intent then w.intent else 0 end
+                       - w.price * r.price_sensitivity * greatest(i.price_premium, 0)))) as attractiveness
+            from (select request_id from truth_requests using sample 200 rows (reservoir, 3)) q
+            join truth_requests r using (request_id)
+            cross join truth_items i cross join truth_relevance_weights w
+            where hash(request_id, item_id) % 20 = 0"""
+    ).fetchnumpy()
+    assert len(pairs["attractiveness"]) > 10_000
+    relevance = load_relevance(out)
+    assert relevance is not None
+    np.testing.assert_allclose(
+        pairs["attractiveness"], relevance.attractiveness_of(pairs["request_id"], pairs["item_id"]), rtol=1e-9
+    )
+    user = con.execute("select user_id, preference from truth_requests where user_id is not null limit 1").fetchone()
+    long = con.execute(
+        "select list(preference order by category) from truth_user_preference where user_id = ?", [user[0]]
+    ).fetchone()[0]
+    assert long == user[1]
+
+
 # --- exploration and behaviour -----------------------------------------------------------------
 
 
