@@ -65,6 +65,7 @@ def build_retrieval_negatives(con, pipeline: PipelineConfig, partition_key: str,
     ensure_schema(con)
     t0 = time.perf_counter()
     run_sql(con, "negatives/ranking_negatives/known_positives", params)
+    run_sql(con, "negatives/retrieval_negatives/draws", params)
     write_atomically(con, "negatives/retrieval_negatives/build", params)
     seconds = time.perf_counter() - t0
     meta = {k: v for r in query_dicts(con, "negatives/retrieval_negatives/metadata", {"day": params["day"]}) for k, v in r.items()}
@@ -99,7 +100,8 @@ def ranking_negatives(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="negatives", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("negatives/ranking_negatives/known_positives", "negatives/retrieval_negatives/build",
+    code_version=sql_code_version("negatives/ranking_negatives/known_positives", "negatives/retrieval_negatives/draws",
+                                  "negatives/retrieval_negatives/build",
                                   "negatives/retrieval_negatives/metadata", tables=["retrieval_negatives", "sampler_draws"])
     + "-" + _RETRIEVAL.content_hash,
     deps=[ctr_labels, impression_context, item_state, users, candidates,
