@@ -83,6 +83,19 @@ class PipelineConfig(dg.ConfigurableResource):
     compare_max_train_requests: int = Field(
         default=30_000, ge=0, description="training requests per comparison (a seeded sample, the same for every "
         "arm; 0 = all)")
+    retrieval_dim: int = Field(default=32, ge=2, le=512, description="embedding size of the two-tower retrieval model")
+    retrieval_epochs: int = Field(
+        default=20, ge=1, description="retrieval training epochs at most (early stopping after 2 without a better "
+        "validation Recall@100)")
+    retrieval_in_batch: bool = Field(
+        default=False, description="the batch's other clicks as extra negatives of the retrieval model (logQ by click "
+        "share; about 6x the training time)")
+    retrieval_full_softmax_max_items: int = Field(
+        default=50_000, ge=0, description="the retrieval evaluation's full-softmax control is trained up to this "
+        "catalog size (0 = never)")
+    retrieval_compare_arms: str = Field(
+        default="", description="comma list of retrieval sampler policies the retrieval comparison trains; empty = "
+        "every retrieval policy")
 
     @property
     def policy_path(self) -> Path | None:

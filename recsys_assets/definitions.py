@@ -12,6 +12,7 @@ from recsys_assets.assets import (
     model,
     negatives,
     reports,
+    retrieval,
     snapshots,
     sources,
 )
@@ -25,7 +26,7 @@ from recsys_assets.warehouse.resource import warehouse_from_settings
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([sources, clean, snapshots, labels, negatives, metrics, model, comparison, reports]),
+        assets=dg.load_assets_from_modules([sources, clean, snapshots, labels, negatives, metrics, model, retrieval, comparison, reports]),
         asset_checks=dg.load_asset_checks_from_modules([clean_checks, model_checks, position_bias_checks, sampler_checks]),
         jobs=jobs,
         schedules=schedules,

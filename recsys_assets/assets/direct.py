@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from recsys_assets.assets import clean, labels, metrics, model, negatives, snapshots, sources
+from recsys_assets.assets import clean, labels, metrics, model, negatives, retrieval, snapshots, sources
 from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.policies.files import weight_policy
 from recsys_assets.warehouse.sql import execute, run_sql
@@ -94,6 +94,8 @@ TABLE_BUILDERS: dict[str, Callable[[Inputs], Any]] = {
     "position_bias": lambda b: model.build_position_bias(b.con, b.pipeline, b.logs),
     "ctr_ranker": lambda b: model.build_ranker(b.con, b.pipeline),
     "ranker_evaluation": lambda b: model.build_evaluation(b.con, b.pipeline),
+    "retrieval_model": lambda b: retrieval.build_retrieval_model(b.con, b.pipeline),
+    "retrieval_evaluation": lambda b: retrieval.build_retrieval_evaluation(b.con, b.pipeline),
     "model_registry": lambda b: model.build_registry(b.con, b.pipeline),
 }
 #: daily assets: builder(inputs, partition key)
@@ -111,8 +113,8 @@ DAILY_BUILDERS: dict[str, Callable[[Inputs, str], Any]] = {
     "retrieval_negatives": lambda b, k: negatives.build_retrieval_negatives(b.con, b.pipeline, k, b.retrieval),
     "sampler_metrics": lambda b, k: metrics.build_sampler_metrics(b.con, b.logs, b.pipeline, k),
 }
-#: assets only a Dagster run builds: the comparison trains a model per arm, the report reads every asset
-DAGSTER_ONLY = frozenset({"sampler_comparison", "report"})
+#: assets only a Dagster run builds: the comparisons train a model per arm, the report reads every asset
+DAGSTER_ONLY = frozenset({"sampler_comparison", "retrieval_comparison", "report"})
 
 
 @functools.cache

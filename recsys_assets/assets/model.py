@@ -471,15 +471,42 @@ def ranker_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 
 
 def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
+    """Register the latest ranker and the latest retrieval model (each one that was trained)."""
     ensure_schema(con)
-    model = latest_model(con)
     split = temporal_split(con, pipeline)
+    ranker = ranker_registry_row(con, pipeline, split)
+    retrieval = retrieval_registry_row(con, split)
+    if ranker is None and retrieval is None:
+        raise ValueError("no trained model: materialize ctr_ranker (or retrieval_model) first")
+    meta: dict[str, Any] = {}
+    for row in (ranker, retrieval):
+        if row is not None:
+            replace_rows(con, "model_registry", pa.Table.from_pylist([row]),
+                         delete="DELETE FROM model_registry WHERE model_id = ?", params=[row["model_id"]])
+    if ranker is not None:
+        metrics = json.loads(ranker["metrics"])
+        meta |= {k: v for k, v in ranker.items() if k not in ("metrics", "registered_at")}
+        meta["model_path"] = dg.MetadataValue.path(ranker["model_path"])
+        meta |= {k: round(float(v), 5) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    if retrieval is not None:
+        meta |= {f"retrieval/{k}": retrieval[k] for k in ("model_id", "sampler_version", "promoted", "promotion_reason")}
+    meta["models_registered"] = int(query_dicts(con, "model/model_registry/metadata")[0]["models"])
+    in_use = query_dicts(con, "model/model_registry/in_use")
+    meta["model_in_use"] = in_use[0]["model_id"] if in_use else "none (no model is promoted)"
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def ranker_registry_row(con, pipeline: PipelineConfig, split: TemporalSplit) -> dict[str, Any] | None:
+    """The registry row of the latest ranker (None when none was trained)."""
+    if not query_dicts(con, "model/model_registry/latest"):
+        return None
+    model = latest_model(con)
     policy = sampler_policy(pipeline.ranking_sampler, "ranking")
     metrics = {f"{r['variant']}/{r['metric']}": r["value"]
                for r in query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model["model_id"]})}
     info = json.loads(model["config"])
     verdict = evaluation_verdict(con, model["model_id"])
-    row = {
+    return {
         "model_id": model["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
         "model_path": model["model_path"], "sampler_version": model["sampler_version"],
         "sampler_policy_hash": policy.content_hash, "weight_policy": model["weight_policy"],
@@ -492,25 +519,55 @@ def build_registry(con, pipeline: PipelineConfig) -> dict[str, Any]:
         "promoted": verdict.promoted if verdict is not None else True,
         "judged_by": verdict.judged_by if verdict is not None else None,
         "promotion_reason": verdict.reason if verdict is not None else "not judged: the model has no evaluation",
+        "model_kind": "ctr_ranker",
     }
-    replace_rows(con, "model_registry", pa.Table.from_pylist([row]), delete="DELETE FROM model_registry WHERE model_id = ?",
-                 params=[row["model_id"]])
-    meta = {k: v for k, v in row.items() if k not in ("metrics", "registered_at")}
-    meta["model_path"] = dg.MetadataValue.path(row["model_path"])
-    meta |= {k: round(float(v), 5) for k, v in metrics.items() if v is not None and np.isfinite(v)}
-    meta["models_registered"] = int(query_dicts(con, "model/model_registry/metadata")[0]["models"])
-    in_use = query_dicts(con, "model/model_registry/in_use")
-    meta["model_in_use"] = in_use[0]["model_id"] if in_use else "none (no model is promoted)"
-    return {k: v for k, v in meta.items() if v is not None}
+
+
+def retrieval_registry_row(con, split: TemporalSplit) -> dict[str, Any] | None:
+    """The registry row of the latest retrieval model (None when none was trained): its
+    sampler version and policy hash, training days, fingerprint, evaluation figures, and
+    whether it is promoted: not significantly worse than the popularity baseline on
+    full-catalog Recall@100 (against the truth where the logs have it, else held-out clicks)."""
+    rows = query_dicts(con, "model/model_registry/retrieval_latest")
+    if not rows:
+        return None
+    m = rows[0]
+    info = json.loads(m["config"])
+    metrics = {f"{r['variant']}/{r['metric']}": r["value"] for r in rows if r["metric"] is not None}
+    gaps = {r["metric"]: r for r in rows if r["variant"] == "model-popularity"}
+    judged_by = next((m for m in ("truth_recall@100", "recall@100") if m in gaps), None)  # truth where it exists
+    gap = gaps.get(judged_by) if judged_by else None
+    if gap is None:
+        promoted, reason = True, "not judged: the retrieval model has no evaluation"
+    elif gap["high"] is not None and gap["high"] < 0:
+        promoted = False
+        reason = (f"significantly worse than the popularity baseline: {judged_by} {gap['value']:+.4f} "
+                  f"(95% interval {gap['low']:+.4f} to {gap['high']:+.4f})")
+    else:
+        promoted = True
+        reason = (f"{judged_by} {gap['value']:+.4f} against the popularity baseline "
+                  f"(95% interval {gap['low']:+.4f} to {gap['high']:+.4f})")
+    days = [d for d in split.train if m["train_first_day"] <= d <= m["train_last_day"]]
+    return {
+        "model_id": m["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "model_path": m["model_path"], "sampler_version": m["sampler_version"],
+        "sampler_policy_hash": info.get("sampler_policy_hash"), "weight_policy": None,
+        "training_partitions": ",".join(str(d) for d in days), "eval_partitions": ",".join(str(d) for d in split.eval),
+        "rows": m["positives"] + m["negatives"], "positives": m["positives"], "data_fingerprint": m["data_fingerprint"],
+        "position_handling": None, "metrics": json.dumps(metrics, sort_keys=True),
+        "dagster_run_id": info.get("dagster_run_id"), "promoted": promoted, "judged_by": judged_by,
+        "promotion_reason": reason, "model_kind": "retrieval_model",
+    }
 
 
 @dg.asset(
     group_name="model", pool=WAREHOUSE_POOL, kinds={"duckdb"},
-    code_version=sql_code_version(tables=["model_registry"]),
-    deps=[ctr_ranker, ranker_evaluation],
-    description="One row per trained model: sampler version and policy hash, weight policy, training partitions, "
-    "row counts, data fingerprint, metrics, model path, and whether it is promoted (not significantly worse than "
-    "the naive baseline on the best valid estimate), judged by which estimate and why.",
+    code_version=sql_code_version("model/model_registry/retrieval_latest", tables=["model_registry"]),
+    deps=[ctr_ranker, ranker_evaluation, dg.AssetKey("retrieval_model"), dg.AssetKey("retrieval_evaluation")],
+    description="One row per trained model, the ranker's and the retrieval model's (`model_kind`): sampler version and "
+    "policy hash, weight policy, training partitions, row counts, data fingerprint, metrics, model path, and whether "
+    "it is promoted (not significantly worse than its baseline: naive on the best valid estimate for the ranker, "
+    "popularity on Recall@100 for the retrieval model), judged by which estimate and why.",
 )
 def model_registry(warehouse: WarehouseResource, pipeline: PipelineConfig) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:

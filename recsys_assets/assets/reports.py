@@ -5,6 +5,7 @@ import dagster as dg
 from recsys_assets.assets.comparison import sampler_comparison
 from recsys_assets.assets.metrics import sampler_metrics
 from recsys_assets.assets.model import latest_model, model_registry
+from recsys_assets.assets.retrieval import retrieval_comparison, retrieval_evaluation
 from recsys_assets.config import load_settings
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.report.html import build_report
@@ -23,10 +24,12 @@ def write_report(con) -> str:
     group_name="reports", pool=WAREHOUSE_POOL, kinds={"html"},
     code_version=sql_code_version("reports/report/model_comparison", "reports/report/reliability", "reports/report/ctr_by_position",
                                   "reports/report/position_bias", "reports/report/negative_mix", "reports/report/sampler_scalars",
-                                  "reports/report/label_exclusions", "reports/report/row_accounting", "model/sampler_comparison/latest"),
-    deps=[model_registry, sampler_metrics, sampler_comparison],
+                                  "reports/report/label_exclusions", "reports/report/row_accounting", "model/sampler_comparison/latest",
+                                  "reports/report/retrieval_evaluation", "reports/report/retrieval_comparison"),
+    deps=[model_registry, sampler_metrics, sampler_comparison, retrieval_evaluation, retrieval_comparison],
     description="An HTML report under RECSYS_HOME/reports/: model comparison, reliability, CTR and examination by "
-    "position, negative mix and sampler metrics by day, exclusions and row accounting.",
+    "position, sampler comparison, the retrieval model's full-catalog evaluation and comparison, negative mix and "
+    "sampler metrics by day, exclusions and row accounting.",
 )
 def report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:

@@ -67,6 +67,16 @@ def _print_warehouse(settings: Settings) -> None:
                     print(f"model {model[0]}: {metric} on the held-out days: {figures}")
                 for line in model_to_use(con, model[0]):
                     print(_wrap(line))
+        if {"retrieval_model", "retrieval_evaluation", "model_registry"} <= existing:
+            rows = query_dicts(con, "model/retrieval_evaluation/headline")
+            values = {r["variant"]: r["value"] for r in rows}
+            if "model" in values:
+                figures = ", ".join(f"{v} {values[v]:.4f}" for v in ("model", "no_logq", "full_softmax", "popularity")
+                                    if v in values)
+                verdict = rows[0]["promoted"]
+                print(_wrap(f"retrieval model {rows[0]['model_id']}: Recall@100 over the full catalog: {figures}"
+                            + ("" if verdict is None else "; promoted" if verdict
+                               else f"; NOT promoted: {rows[0]['promotion_reason']}")))
     finally:
         con.close()
 

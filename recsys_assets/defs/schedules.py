@@ -27,7 +27,8 @@ def retrain_cron() -> str:
 
 
 INGEST_ASSETS = ("raw_logs", "outages", "users", "items", "item_state")
-TRAIN_ASSETS = ("position_bias", "ctr_ranker", "ranker_evaluation", "model_registry", "sampler_comparison", "report")
+TRAIN_ASSETS = ("position_bias", "ctr_ranker", "ranker_evaluation", "retrieval_model", "retrieval_evaluation", "model_registry",
+                "sampler_comparison", "retrieval_comparison", "report")
 
 ingest_job = dg.define_asset_job(
     "ingest_job", selection=dg.AssetSelection.assets(*INGEST_ASSETS),
@@ -40,7 +41,8 @@ daily_job = dg.define_asset_job(
 )
 train_job = dg.define_asset_job(
     "train_job", selection=dg.AssetSelection.assets(*TRAIN_ASSETS),
-    description="Estimate position bias, train and evaluate the ranker, register it, write the report.",
+    description="Estimate position bias, train and evaluate the ranker and the retrieval model, register them, compare "
+    "the samplers, write the report.",
 )
 
 ingest_schedule = dg.ScheduleDefinition(

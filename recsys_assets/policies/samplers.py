@@ -49,6 +49,21 @@ class DriftSpec(BaseModel):
         return self
 
 
+class RetrievalTraining(BaseModel):
+    """How the retrieval model uses a pool's hard negatives (``training`` in a retrieval policy).
+
+    ``hard_curriculum_epochs``: the share of the pool's ``hard`` negatives in the loss rises
+    from ``1 / E`` in the first epoch to all of them from epoch ``E`` (0 = all from the
+    start). ``max_cosine``: from the second epoch, a ``hard``, ``same_category`` or
+    ``exposed_no_click`` negative whose item vector is closer to its positive's than this
+    cosine, in the model being trained, is left out of the loss as a likely false negative
+    (unset = no filter)."""
+
+    model_config = ConfigDict(extra="forbid")
+    hard_curriculum_epochs: int = Field(default=0, ge=0, le=50)
+    max_cosine: float | None = Field(default=None, gt=-1, lt=1)
+
+
 class SamplerPolicy(Policy):
     kind: Literal["ranking", "retrieval"]
     seed: int = 0
@@ -65,6 +80,7 @@ class SamplerPolicy(Policy):
     mix: Annotated[dict[str, SourceSpec], vocabulary(RETRIEVAL_SOURCES, "source(s)")] = Field(default_factory=dict)
     hard_top_k: int = Field(default=10, ge=1)
     oversample: int = Field(default=4, ge=1, le=50)
+    training: RetrievalTraining = RetrievalTraining()
 
     @model_validator(mode="after")
     def _kind_rules(self) -> SamplerPolicy:
@@ -78,6 +94,8 @@ class SamplerPolicy(Policy):
                 raise ValueError("negatives_per_positive must be >= 1 for a retrieval policy")
         elif self.mix:
             raise ValueError("a ranking policy takes its negatives from ctr_labels; 'mix' is for retrieval policies")
+        elif self.training != RetrievalTraining():
+            raise ValueError("'training' is for retrieval policies (how the retrieval model uses the pool)")
         return self
 
     def source_counts(self) -> dict[str, int]:

@@ -49,6 +49,41 @@ def _comparison_section(con) -> str:
             + _table(table, columns) + f"<div class='grid'>{chart}</div>")
 
 
+def _interval(r: dict) -> str:
+    if r.get("low") is None:
+        return _cell(r["value"])
+    return f"{r['value']:.4f} ({r['low']:.4f} to {r['high']:.4f})"
+
+
+def _retrieval_section(con) -> str:
+    rows = query_dicts(con, "reports/report/retrieval_evaluation")
+    if not rows:
+        return "<h2>Retrieval model</h2><p>not trained yet (materialize <code>retrieval_model</code>, " \
+               "<code>retrieval_evaluation</code>)</p>"
+    metrics = [m for m in ("recall@50", "recall@100", "recall@200", "ndcg@100", "truth_recall@100", "truth_ndcg@100",
+                           "top100_popularity") if any(r["metric"] == m for r in rows)]
+    table = defaultdict(dict)
+    for r in rows:
+        column = r["metric"] if r["slice"] == "all" else f"{r['metric']} {r['slice']}"
+        table[r["variant"]][column] = _interval(r) if r["slice"] == "all" else _cell(r["value"])
+    columns = ["variant", *metrics, "recall@100 head", "recall@100 tail"]
+    html = (f"<h2>Retrieval model over the full catalog (held-out days, 95% bootstrap intervals)</h2>"
+            f"<p>model {escape(rows[0]['model_id'])}</p>"
+            + _table([{"variant": v, **table[v]} for v in table], columns))
+    arms = query_dicts(con, "reports/report/retrieval_comparison")
+    if arms:
+        by_arm = defaultdict(dict)
+        for r in arms:
+            column = r["metric"] if r["slice"] == "all" else f"{r['metric']} {r['slice']}"
+            by_arm[r["arm"]][column] = _interval(r) if r["slice"] == "all" else _cell(r["value"])
+            by_arm[r["arm"]]["version"] = r["arm_version"]
+        columns = ["arm", "version", "recall@100", "recall@100 minus best", "ndcg@100", "recall@100 head",
+                   "recall@100 tail", "top100_popularity"]
+        html += (f"<h3>Retrieval sampler comparison</h3><p>{escape(arms[0]['recommendation'].replace('`', ''))}</p>"
+                 + _table([{"arm": a, **by_arm[a]} for a in by_arm], columns))
+    return html
+
+
 def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None = None) -> Path:
     sections: list[str] = []
     comparison = query_dicts(con, "reports/report/model_comparison")
@@ -69,6 +104,7 @@ def build_report(con, out_dir: Path, model: dict, extra: dict[str, str] | None =
     sections.append("<div class='grid'>" + "".join(charts) + "</div>")
 
     sections.append(_comparison_section(con))
+    sections.append(_retrieval_section(con))
 
     ctr = query_dicts(con, "reports/report/ctr_by_position")
     curves = defaultdict(list)

@@ -68,7 +68,9 @@ def test_a_policy_edit_is_a_new_version_and_a_new_code_version(tmp_path, monkeyp
     assert after.name == before.name and after.version != before.version
     new = _code_versions(dict(os.environ))
     changed = {k for k in old if old[k] != new[k]}
-    assert changed == {"retrieval_negatives"}, changed  # the ranker trains on ranking negatives: unaffected
+    # the retrieval model trains on the policy's pools and the comparison draws its arms with it; the ranker
+    # trains on ranking negatives: unaffected
+    assert changed == {"retrieval_negatives", "retrieval_model", "retrieval_comparison"}, changed
 
 
 # ------------------------------------------------------------------ sources draw what they claim
@@ -349,12 +351,12 @@ seed: 1
     # inject the bug: the sampler's SQL loses its known-positive filter, so u1's earlier click on x becomes a negative
     from recsys_assets.warehouse import sql as sql_module
 
-    statements = list(sql_module.load_sql("negatives/retrieval_negatives/build"))
+    statements = list(sql_module.load_sql("negatives/retrieval_negatives/draws"))
     sabotaged = tuple(st.replace("WHEN $f_known_positive AND kp.item_id IS NOT NULL THEN 'not_known_positive'", "WHEN false THEN 'x'")
                       for st in statements)
     assert sabotaged != tuple(statements)
     monkeypatch.setattr(sql_module, "load_sql", lambda name, _orig=sql_module.load_sql: sabotaged
-                        if name == "negatives/retrieval_negatives/build" else _orig(name))
+                        if name == "negatives/retrieval_negatives/draws" else _orig(name))
     (result,) = materialize(["ranking_negatives", "retrieval_negatives", "sampler_metrics"], ["2026-01-05"],
                             raise_on_error=False, retrieval_sampler="careless")
     checks = _check_evaluations(result)

@@ -195,6 +195,15 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
     con.executemany("INSERT INTO sampler_comparison VALUES ('c-1', TIMESTAMP '2026-01-21 00:00', ?, ?, NULL, ?, "
                     "'truth_ndcg@10', 'truth_ndcg@10', ?, ?, ?, 'keep **default**')",
                     [("default", "default@1", 1, 0.66, 0.64, 0.68), ("uniform", "uniform@1", 2, 0.61, 0.59, 0.63)])
+    con.execute("INSERT INTO retrieval_model VALUES ('rm-1', TIMESTAMP '2026-01-21 00:00', '/m', 'sampled', true, "
+                "DATE '2026-01-01', DATE '2026-01-12', DATE '2026-01-13', 900, 7200, 3, 'retrieval-default@1', 'f', '{}')")
+    con.executemany("INSERT INTO retrieval_evaluation VALUES ('rm-1', ?, ?, ?, ?, ?, ?)",
+                    [("model", "recall@100", "all", 0.75, 0.74, 0.76), ("popularity", "recall@100", "all", 0.61, 0.6, 0.62),
+                     ("model", "recall@100", "head", 0.87, None, None)])
+    con.executemany("INSERT INTO retrieval_comparison VALUES ('rc-1', TIMESTAMP '2026-01-21 00:00', ?, ?, ?, "
+                    "'recall@100', 'all', ?, ?, ?, 'use retrieval-uniform')",
+                    [("retrieval-uniform", "retrieval-uniform@2", 1, 0.77, 0.76, 0.78),
+                     ("retrieval-exposed", "retrieval-exposed@3", 2, 0.70, 0.69, 0.71)])
     con.execute("INSERT INTO label_exclusions VALUES (DATE '2026-01-02', 'ctr', 'outage', 12)")
     con.execute("INSERT INTO row_accounting VALUES (DATE '2026-01-02', 'impressions', 'clean', 2000, NULL)")
     return con
@@ -234,6 +243,9 @@ def test_build_report_writes_one_self_contained_file_with_every_chart(tmp_path):
     assert ">truth</text>" in html and ">rows per bin</text>" in html
     assert "<script" not in html and "src=" not in html and "href=\"http" not in html
     assert "extra section" in html and "outage" in html
+    # the retrieval model: its variants with intervals, head recall, and the comparison's arms in rank order
+    assert "Retrieval model over the full catalog" in html and "0.7500 (0.7400 to 0.7600)" in html and "0.8700" in html
+    assert html.index("retrieval-uniform@2") < html.index("retrieval-exposed@3") and "use retrieval-uniform" in html
 
 
 def test_build_report_on_an_empty_warehouse_says_no_data(tmp_path):
