@@ -60,7 +60,7 @@ class TrainingData:
             negatives = arrow_query(con, "model/retrieval_model/negatives", bounds) if pools else NO_NEGATIVES
         catalog = arrow_query(con, "model/retrieval_model/catalog", {"as_of": as_of})
         day_items = arrow_query(con, "model/retrieval_model/day_catalog", bounds)
-        days = sorted(set(positives.column("day").to_pylist()))
+        days = sorted(pc.unique(positives.column("day")).to_pylist())
         return cls(positives, negatives, catalog, days, day_items)
 
     def vocabularies(self, min_count: int) -> tuple[dict[str, Vocabulary], dict[str, Vocabulary]]:
@@ -76,12 +76,16 @@ class TrainingData:
     def item_ids(self) -> pa.Array:
         return self.catalog.column("item_id").combine_chunks()
 
+    def day_index(self, column: pa.ChunkedArray) -> np.ndarray:
+        """Row of each date in ``days`` (-1 for another date)."""
+        days = pa.array(self.days, pa.date32())
+        return index_of(column.cast(pa.date32()), days)
+
     def allowed(self) -> np.ndarray:
         """``(days, catalog)`` True where the item is in the day's catalog."""
         mask = np.zeros((len(self.days), self.catalog.num_rows), bool)
         if self.day_items.num_rows:
-            day_index = {d: i for i, d in enumerate(self.days)}
-            rows = np.array([day_index.get(d, -1) for d in self.day_items.column("day").to_pylist()])
+            rows = self.day_index(self.day_items.column("day"))
             cols = index_of(self.day_items.column("item_id"), self.item_ids())
             ok = (rows >= 0) & (cols >= 0)
             mask[rows[ok], cols[ok]] = True
@@ -95,9 +99,7 @@ class TrainingData:
         if (positive < 0).any():
             raise ValueError(f"{int((positive < 0).sum())} clicked items are not in item_state")
         request = pc.dictionary_encode(p.column("request_id")).combine_chunks().indices.to_numpy().astype(np.int64)
-        day_index = {d: i for i, d in enumerate(self.days)}
-        day = np.array([day_index[d] for d in p.column("day").to_pylist()], np.int64)
-        ex = Examples(ctx=model.encode_context(p), positive=positive, request=request, day=day)
+        ex = Examples(ctx=model.encode_context(p), positive=positive, request=request, day=self.day_index(p.column("day")))
         n = self.negatives
         if n.num_rows == 0:
             return ex
