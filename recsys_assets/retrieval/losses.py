@@ -55,6 +55,30 @@ def sampled_softmax(user: np.ndarray, item: np.ndarray, bias: np.ndarray, correc
     return Gradients(loss, np.einsum("bk,bkd->bd", d_logits, item), d_logits[:, :, None] * user[:, None, :], d_logits)
 
 
+def sampled_softmax_shared(user: np.ndarray, item: np.ndarray, bias: np.ndarray, correction: np.ndarray,
+                           mask: np.ndarray, shared: np.ndarray, shared_bias: np.ndarray,
+                           shared_correction: np.ndarray, shared_mask: np.ndarray) -> tuple[Gradients, Gradients]:
+    """``sampled_softmax`` with more candidates every row shares (the batch's positives as
+    in-batch negatives): ``shared (S, d)``, ``shared_bias (S,)``, ``shared_correction (B, S)``,
+    ``shared_mask (B, S)`` (False on a row's own positive and accidental hits). The shared
+    logits are one matrix product, not a gather per row. Returns the per-row gradients (as
+    ``sampled_softmax``; ``user`` includes the shared part) and the shared items' ``(S, d)``,
+    ``(S,)`` gradients."""
+    own = np.einsum("bd,bkd->bk", user, item) + bias - correction
+    other = user @ shared.T + shared_bias - shared_correction
+    logits = np.concatenate([np.where(mask, own, -np.inf), np.where(shared_mask, other, -np.inf)], axis=1)
+    logp = log_softmax_rows(logits)
+    b, k = own.shape
+    loss = -float(logp[:, 0].mean()) if b else 0.0
+    d_logits = np.exp(logp)
+    d_logits[:, 0] -= 1.0
+    d_logits /= max(b, 1)
+    d_own, d_other = d_logits[:, :k], d_logits[:, k:]
+    d_user = np.einsum("bk,bkd->bd", d_own, item) + d_other @ shared
+    rows = Gradients(loss, d_user, d_own[:, :, None] * user[:, None, :], d_own)
+    return rows, Gradients(loss, d_user, d_other.T @ user, d_other.sum(axis=0))
+
+
 def full_softmax(user: np.ndarray, items: np.ndarray, bias: np.ndarray, positive: np.ndarray,
                  allowed: np.ndarray) -> Gradients:
     """Softmax over the whole catalog: ``items (N, d)``, ``bias (N,)``, ``positive (B,)`` the

@@ -25,7 +25,7 @@ from scipy import sparse
 
 from recsys_assets.policies.samplers import RETRIEVAL_SOURCES
 
-from .losses import full_softmax, sampled_softmax
+from .losses import full_softmax, sampled_softmax, sampled_softmax_shared
 from .model import TwoTower
 
 Progress = Callable[[str], None]
@@ -190,9 +190,7 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
                 g = full_softmax(user, vec, bias, pos, mask)
                 _scatter(grads, model, ctx, g.user, item_fields, g.item, g.bias)
             else:
-                cand = [pos[:, None]]
-                corr = [np.zeros((b, 1))]
-                ok = [np.ones((b, 1), bool)]
+                cand, corr, ok = pos[:, None], np.zeros((b, 1)), np.ones((b, 1), bool)
                 if slots:
                     negs = examples.negatives[batch]
                     valid = pool_valid[batch].copy()
@@ -209,20 +207,26 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
                         close = valid & np.isin(src, FILTERED_SOURCES) & (cos > config.max_cosine)
                         filtered += int(close.sum())
                         valid &= ~close
-                    cand.append(np.maximum(negs, 0))
-                    corr.append(pool_corr[batch])
-                    ok.append(valid)
+                    cand = np.concatenate([cand, np.maximum(negs, 0)], axis=1)
+                    corr = np.concatenate([corr, pool_corr[batch]], axis=1)
+                    ok = np.concatenate([ok, valid], axis=1)
+                width = model.dim + 1
                 if config.in_batch:
-                    same = (examples.request[batch][:, None] == examples.request[batch][None, :]) | (pos[:, None] == pos[None, :])
-                    cand.append(np.broadcast_to(pos[None, :], (b, b)))
+                    request = examples.request[batch]
+                    same = (request[:, None] == request[None, :]) | (pos[:, None] == pos[None, :])
                     share = click_share[pos] if click_share is not None else np.full(b, 1.0 / max(len(vec), 1))
-                    corr.append(np.broadcast_to(np.log(b * np.maximum(share, 1e-12) * estimators)[None, :], (b, b))
-                                if config.logq else np.zeros((b, b)))
-                    ok.append(~same)
-                idx = np.concatenate(cand, axis=1)
-                g = sampled_softmax(user, vec[idx], bias[idx], np.concatenate(corr, axis=1), np.concatenate(ok, axis=1))
-                both = scatter_rows(idx.ravel(), np.concatenate([g.item.reshape(-1, model.dim), g.bias.reshape(-1, 1)],
-                                                                axis=1), len(vec))
+                    ib_corr = np.log(b * np.maximum(share, 1e-12) * estimators)[None, :] if config.logq else 0.0
+                    g, shared = sampled_softmax_shared(user, vec[cand], bias[cand], corr, ok, vec[pos], bias[pos],
+                                                       np.broadcast_to(ib_corr, (b, b)), ~same)
+                    rows = np.concatenate([cand.ravel(), pos])
+                    values = np.concatenate([
+                        np.concatenate([g.item.reshape(-1, model.dim), g.bias.reshape(-1, 1)], axis=1),
+                        np.concatenate([shared.item, shared.bias[:, None]], axis=1)])
+                else:
+                    g = sampled_softmax(user, vec[cand], bias[cand], corr, ok)
+                    rows = cand.ravel()
+                    values = np.concatenate([g.item.reshape(-1, model.dim), g.bias.reshape(-1, 1)], axis=1)
+                both = scatter_rows(rows, values.reshape(-1, width), len(vec))
                 _scatter(grads, model, ctx, g.user, item_fields, both[:, :-1], both[:, -1])
             losses.append(g.loss * b)
             opt.step(grads)

@@ -117,3 +117,27 @@ def test_scatter_rows_adds_like_add_at():
     expected = np.zeros((9, 3))
     np.add.at(expected, index, values)
     np.testing.assert_allclose(scatter_rows(index, values, 9), expected)
+
+
+def test_shared_candidates_are_the_same_loss_as_gathering_them_into_every_row():
+    """In-batch negatives as one matrix product give the loss and gradients of the same
+    candidates gathered row by row."""
+    from recsys_assets.retrieval.losses import sampled_softmax_shared
+
+    rng = np.random.default_rng(5)
+    b, k = 4, 3
+    user, item, bias = rng.normal(size=(b, D)), rng.normal(size=(b, k, D)), rng.normal(size=(b, k))
+    correction, mask = rng.normal(size=(b, k)), np.ones((b, k), bool)
+    shared, shared_bias = rng.normal(size=(b, D)), rng.normal(size=b)
+    shared_correction, shared_mask = rng.normal(size=(b, b)), ~np.eye(b, dtype=bool)
+    rows, columns = sampled_softmax_shared(user, item, bias, correction, mask, shared, shared_bias,
+                                           shared_correction, shared_mask)
+    gathered = sampled_softmax(user, np.concatenate([item, np.broadcast_to(shared, (b, b, D))], axis=1),
+                               np.concatenate([bias, np.broadcast_to(shared_bias, (b, b))], axis=1),
+                               np.concatenate([correction, shared_correction], axis=1),
+                               np.concatenate([mask, shared_mask], axis=1))
+    assert rows.loss == pytest.approx(gathered.loss)
+    np.testing.assert_allclose(rows.user, gathered.user, atol=1e-12)
+    np.testing.assert_allclose(rows.item, gathered.item[:, :k], atol=1e-12)
+    np.testing.assert_allclose(columns.item, gathered.item[:, k:].sum(axis=0), atol=1e-12)
+    np.testing.assert_allclose(columns.bias, gathered.bias[:, k:].sum(axis=0), atol=1e-12)
