@@ -118,10 +118,13 @@ def markdown(runs: list[dict]) -> str:
     for v in variants:
         lines.append(f"| {v} | " + " | ".join(_stats([r[f"{v}/{m}"] for r in runs if f"{v}/{m}" in r])
                                              for m in metrics) + " |")
-    share = [r["model_share_of_full_softmax_recall@100"] for r in runs if "model_share_of_full_softmax_recall@100" in r]
-    raw = [r["no_logq_share_of_full_softmax_recall@100"] for r in runs if "no_logq_share_of_full_softmax_recall@100" in r]
-    lines += ["", f"model / full softmax Recall@100: {_stats(share)}; without logQ: {_stats(raw)}; "
-              f"training seconds: {_stats([r['seconds_train'] for r in runs])}"]
+    lines.append("")
+    for metric in ("recall@100", "truth_recall@100", "truth_ndcg@100"):
+        share = [r[f"model_share_of_full_softmax_{metric}"] for r in runs if f"model_share_of_full_softmax_{metric}" in r]
+        raw = [r[f"no_logq_share_of_full_softmax_{metric}"] for r in runs if f"no_logq_share_of_full_softmax_{metric}" in r]
+        if share:
+            lines.append(f"- {metric}, share of the full softmax's: logQ-corrected {_stats(share)}, uncorrected {_stats(raw)}")
+    lines.append(f"- training seconds: {_stats([r['seconds_train'] for r in runs])}")
     arms = sorted({k.split("/")[0] for r in runs for k in r.get("arms", {})})
     if arms:
         lines += ["", "| arm | recall@100 | truth_recall@100 | seeds best or not significantly worse than best |",
