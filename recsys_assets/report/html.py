@@ -67,9 +67,11 @@ def _retrieval_section(con) -> str:
         column = r["metric"] if r["slice"] == "all" else f"{r['metric']} {r['slice']}"
         table[r["variant"]][column] = _interval(r) if r["slice"] == "all" else _cell(r["value"])
     columns = ["variant", *metrics, "recall@100 head", "recall@100 tail"]
+    order = ("model", "no_logq", "full_softmax", "popularity")
+    variants = [v for v in order if v in table] + sorted(v for v in table if v not in order)
     html = (f"<h2>Retrieval model over the full catalog (held-out days, 95% bootstrap intervals)</h2>"
-            f"<p>model {escape(rows[0]['model_id'])}</p>"
-            + _table([{"variant": v, **table[v]} for v in table], columns))
+            f"<p>model {escape(rows[0]['model_id'])}; <code>model-x</code> rows are paired differences</p>"
+            + _table([{"variant": v, **table[v]} for v in variants], columns))
     arms = query_dicts(con, "reports/report/retrieval_comparison")
     if arms:
         by_arm = defaultdict(dict)
@@ -77,8 +79,11 @@ def _retrieval_section(con) -> str:
             column = r["metric"] if r["slice"] == "all" else f"{r['metric']} {r['slice']}"
             by_arm[r["arm"]][column] = _interval(r) if r["slice"] == "all" else _cell(r["value"])
             by_arm[r["arm"]]["version"] = r["arm_version"]
-        columns = ["arm", "version", "recall@100", "recall@100 minus best", "ndcg@100", "recall@100 head",
-                   "recall@100 tail", "top100_popularity"]
+        primary = next((r["metric"][: -len(" minus best")] for r in arms if r["metric"].endswith(" minus best")),
+                       "recall@100")
+        columns = ["arm", "version", primary, f"{primary} minus best",
+                   *(m for m in ("recall@100", "ndcg@100") if m != primary), "recall@100 head", "recall@100 tail",
+                   "top100_popularity"]
         html += (f"<h3>Retrieval sampler comparison</h3><p>{escape(arms[0]['recommendation'].replace('`', ''))}</p>"
                  + _table([{"arm": a, **by_arm[a]} for a in by_arm], columns))
     return html

@@ -4,7 +4,8 @@ For every held-out request with a click, every item of the catalog is scored and
 the request could not have been shown at its time are removed (not active or out of stock
 then, not sold in its region, age restricted for an unverified user: the sampler's own
 filters, ``sql/model/retrieval_evaluation/eligible.sql``). A clicked item's rank is the
-number of eligible items scored above it. Per request: Recall@K (share of its clicked
+number of eligible items scored above it (plus half the items tied with it: ties broken at random,
+in expectation). Per request: Recall@K (share of its clicked
 items in the top K) and NDCG@100 (binary gains); per clicked item: head or tail (the
 training days' most clicked items taking 80% of clicks are the head); per request: the
 mean training clicks of the 100 items retrieved (how popularity-biased a model is).
@@ -101,7 +102,7 @@ class Ranked:
     """Per held-out click its rank among the eligible items; per request the mean popularity
     of its top 100 (and, when a truth scorer is given, per-request truth metrics)."""
 
-    rank: np.ndarray                   # (Q,) 0-based rank of each click (a large number when not eligible)
+    rank: np.ndarray                   # (Q,) 0-based rank of each click, ties counted half (inf when not eligible)
     top_popularity: np.ndarray         # (R,)
     truth: dict[str, np.ndarray]       # metric -> (R,)
 
@@ -111,7 +112,7 @@ def rank_clicks(score: Callable[[slice], np.ndarray], held: HeldOut, items: int,
     """Rank every held-out click among its request's eligible items. ``score(rows)`` gives
     the ``(rows, items)`` scores of a block of requests; ``truth(rows)`` the true relevance
     of every item (optional)."""
-    rank = np.full(len(held.positive_item), np.iinfo(np.int64).max // 2, np.int64)
+    rank = np.full(len(held.positive_item), np.inf)
     top_pop = np.zeros(held.requests)
     truth_out: dict[str, np.ndarray] = {}
     k_top = min(NDCG_K, items)
@@ -123,7 +124,10 @@ def rank_clicks(score: Callable[[slice], np.ndarray], held: HeldOut, items: int,
         known = held.positive_item[q] >= 0
         own = np.where(known, s[r, np.maximum(held.positive_item[q], 0)], -np.inf)
         ok = known & np.isfinite(own)
-        rank[q[ok]] = (s[r[ok]] > own[ok, None]).sum(axis=1)
+        # ties broken at random in expectation: a constant score (popularity of unclicked items) earns no rank
+        above = (s[r[ok]] > own[ok, None]).sum(axis=1)
+        tied = (s[r[ok]] == own[ok, None]).sum(axis=1) - 1
+        rank[q[ok]] = above + tied / 2.0
         top = np.argpartition(-s, k_top - 1, axis=1)[:, :k_top]
         top_scores = np.take_along_axis(s, top, axis=1)
         top_pop[rows] = np.where(np.isfinite(top_scores), popularity[top], np.nan).mean(axis=1) \
@@ -157,7 +161,7 @@ def per_request(ranked: Ranked, held: HeldOut) -> dict[str, np.ndarray]:
     for k in KS:
         hits = np.bincount(held.positive_request, weights=(ranked.rank < k).astype(float), minlength=n)
         out[f"recall@{k}"] = hits / np.maximum(clicks, 1)
-    gain = np.where(ranked.rank < NDCG_K, 1.0 / np.log2(ranked.rank.clip(0, NDCG_K) + 2.0), 0.0)
+    gain = np.where(ranked.rank < NDCG_K, 1.0 / np.log2(np.minimum(ranked.rank, NDCG_K) + 2.0), 0.0)
     dcg = np.bincount(held.positive_request, weights=gain, minlength=n)
     ideal = np.cumsum(1.0 / np.log2(np.arange(NDCG_K) + 2.0))
     out[f"ndcg@{NDCG_K}"] = dcg / ideal[np.clip(clicks.astype(int), 1, NDCG_K) - 1]

@@ -59,12 +59,23 @@ def test_a_click_ranks_among_eligible_items_only_and_metrics_follow_their_defini
     popularity = np.arange(300, dtype=float)
     ranked = rank_clicks(lambda rows: np.broadcast_to(scores, (rows.stop - rows.start, 300)), held, 300, popularity)
     assert ranked.rank[:2].tolist() == [10, 150]
-    assert ranked.rank[2] > 10**9  # not eligible at its time: never retrieved
+    assert ranked.rank[2] == np.inf  # not eligible at its time: never retrieved
     metrics = per_request(ranked, held)
     assert metrics["recall@100"].tolist() == [0.5, 0.0] and metrics["recall@200"].tolist() == [1.0, 0.0]
     ideal = 1 + 1 / np.log2(3)
     assert metrics["ndcg@100"][0] == pytest.approx((1 / np.log2(12)) / ideal)
     assert ranked.top_popularity[0] == pytest.approx(np.arange(100).mean())  # the 100 best-scored items
+
+
+def test_tied_scores_rank_in_the_middle_of_their_tie():
+    """A constant score (the popularity baseline on never-clicked items) must not rank a click
+    first: 300 tied items put it at 149.5 in expectation, outside the top 100."""
+    items = [f"i{k}" for k in range(300)]
+    held = _held(requests=[("r1", 1, "EU", True)], clicks=[("r1", "i7")],
+                 intervals=[(i, 0, 100, "EU", True) for i in items], items=items)
+    ranked = rank_clicks(lambda rows: np.zeros((rows.stop - rows.start, 300)), held, 300, np.zeros(300))
+    assert ranked.rank.tolist() == [149.5]
+    assert per_request(ranked, held)["recall@100"].tolist() == [0.0]
 
 
 def _toy(seed: int = 0):
