@@ -137,8 +137,8 @@ def _pairs(items: list[str] | None) -> dict:
 
 
 @functools.cache
-def selection() -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
-    """(data assets, model assets) as (name, partitioned), in graph order: ``MODEL_ASSETS`` and
+def selection(model_assets: tuple[str, ...] = MODEL_ASSETS) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """(data assets, model assets) as (name, partitioned), in graph order: ``model_assets`` and
     every ancestor of them; the data part is what a cache keeps."""
     from recsys_assets.assets.direct import DAGSTER_ONLY, graph_order
     from recsys_assets.definitions import build_definitions
@@ -146,7 +146,7 @@ def selection() -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
     graph = build_definitions().resolve_asset_graph()
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
                for k in graph.get_all_asset_keys()}
-    needed, todo = set(), list(MODEL_ASSETS)
+    needed, todo = set(), list(model_assets)
     while todo:
         name = todo.pop()
         if name not in needed:
@@ -154,7 +154,7 @@ def selection() -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
             todo += parents[name]
     assert not needed & DAGSTER_ONLY, needed & DAGSTER_ONLY
     order = [(name, partitioned) for name, _group, partitioned in graph_order() if name in needed]
-    return [a for a in order if a[0] not in MODEL_ASSETS], [a for a in order if a[0] in MODEL_ASSETS]
+    return [a for a in order if a[0] not in model_assets], [a for a in order if a[0] in model_assets]
 
 
 def build_assets(con, logs: Path, days: list[dt.date], pipeline, assets: list[tuple[str, bool]]) -> dict:

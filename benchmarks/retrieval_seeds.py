@@ -27,27 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.ranker_seeds import build_assets, sim_overrides
+from benchmarks.ranker_seeds import build_assets, selection, sim_overrides
 
 MODEL_ASSETS = ("retrieval_model", "retrieval_evaluation")
 HEADLINE = ("recall@100", "ndcg@100", "truth_recall@100", "truth_ndcg@100")
-
-
-def data_assets() -> list[tuple[str, bool]]:
-    """The ancestors of the retrieval model in graph order (what a cache keeps)."""
-    from recsys_assets.assets.direct import graph_order
-    from recsys_assets.definitions import build_definitions
-
-    graph = build_definitions().resolve_asset_graph()
-    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
-               for k in graph.get_all_asset_keys()}
-    needed, todo = set(), list(MODEL_ASSETS)
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            todo += parents[name]
-    return [(n, p) for n, _g, p in graph_order() if n in needed and n not in MODEL_ASSETS]
 
 
 def run_seed(seed: int, args: argparse.Namespace, overrides: dict) -> dict:
@@ -69,7 +52,7 @@ def _run_seed_in(root: Path, seed: int, args: argparse.Namespace, overrides: dic
     config = SimulatorConfig(seed=seed, days=args.days, requests_per_day=args.requests_per_day, **sim_overrides(args.sim))
     days = [config.start + dt.timedelta(days=i) for i in range(config.days)]
     pipeline = PipelineConfig(**overrides)
-    assets = data_assets()
+    assets, _ = selection(MODEL_ASSETS)  # the retrieval model's ancestors: what a cache keeps
     fingerprint = json.dumps({"sim": dataclasses.asdict(config), "assets": [a for a, _ in assets]}, sort_keys=True,
                              default=str)
     marker, database = root / "data.json", root / "warehouse.duckdb"

@@ -139,8 +139,9 @@ def build_retrieval_model(con, pipeline: PipelineConfig, run_id: str | None = No
             "catalog_as_of": catalog_time(split).isoformat(), "history": result.history, **split.describe()}
     path = model_files.save(settings.models_dir / model_id, model, info)
     reloaded = model_files.load(path)  # what evaluation and serving will score with
-    probe = prepared.valid.examples(model).ctx[:512]
-    if not np.array_equal(reloaded.scores(probe, fields), model.scores(probe, fields)):
+    probe = prepared.valid.positives.slice(0, 512)  # encoded by each model's own vocabularies
+    if not np.array_equal(reloaded.scores(reloaded.encode_context(probe), reloaded.encode_items(prepared.train.catalog)),
+                          model.scores(model.encode_context(probe), fields)):
         raise RuntimeError(f"{path}: the saved retrieval model does not reproduce the trained model's scores")
     row = {"model_id": model_id, "trained_at": trained_at, "model_path": str(path), "loss": config.loss,
            "logq": config.logq, "train_first_day": split.train[0], "train_last_day": split.train[-1],
