@@ -168,3 +168,17 @@ def test_the_comparison_ranks_the_retrieval_policies_and_a_user_policy_adds_an_a
     assert rows[0][3] >= rows[1][3] and all(r[4] <= r[3] <= r[5] for r in rows)
     bad = materialize(["retrieval_comparison"], raise_on_error=False, retrieval_compare_arms="retrieval-uniform,nope")[0]
     assert not bad.success
+
+
+def test_on_logs_without_truth_the_evaluation_and_the_promotion_use_held_out_clicks(trained, tmp_path, monkeypatch):
+    """A user's logs have no truth/: the truth figures are absent, not zero, and the registry
+    judges the retrieval model by click Recall@100 against popularity."""
+    from pipeline import materialize, metadata, sql
+
+    monkeypatch.setenv("RECSYS_LOGS", str(tmp_path))  # a logs folder without truth/
+    (result,) = materialize(["retrieval_evaluation", "model_registry"], **FAST)
+    evaluation = metadata(result, "retrieval_evaluation")
+    assert "model/recall@100" in evaluation and not any("truth" in k for k in evaluation)
+    (judged_by, reason) = sql("SELECT judged_by, promotion_reason FROM model_registry WHERE model_kind = 'retrieval_model' "
+                              "ORDER BY registered_at DESC LIMIT 1")[0]
+    assert judged_by == "recall@100" and "popularity baseline" in reason
