@@ -26,6 +26,12 @@ from .data import index_of
 KS = (50, 100, 200)
 NDCG_K = 100
 BOOTSTRAP = 200
+BLOCK_CELLS = 8_000_000  # requests x items scored at once (64 MB of float64): blocks shrink as the catalog grows
+
+
+def block_rows(items: int, most: int = 1024) -> int:
+    """How many requests to score at once against ``items`` items."""
+    return max(1, min(most, BLOCK_CELLS // max(items, 1)))
 
 
 @dataclass
@@ -108,7 +114,7 @@ class Ranked:
 
 
 def rank_clicks(score: Callable[[slice], np.ndarray], held: HeldOut, items: int, popularity: np.ndarray,
-                truth: Callable[[slice], np.ndarray] | None = None, chunk: int = 1024) -> Ranked:
+                truth: Callable[[slice], np.ndarray] | None = None, chunk: int | None = None) -> Ranked:
     """Rank every held-out click among its request's eligible items. ``score(rows)`` gives
     the ``(rows, items)`` scores of a block of requests; ``truth(rows)`` the true relevance
     of every item (optional)."""
@@ -116,6 +122,7 @@ def rank_clicks(score: Callable[[slice], np.ndarray], held: HeldOut, items: int,
     top_pop = np.zeros(held.requests)
     truth_out: dict[str, np.ndarray] = {}
     k_top = min(NDCG_K, items)
+    chunk = chunk or block_rows(items)
     for start in range(0, held.requests, chunk):
         rows = slice(start, min(start + chunk, held.requests))
         s = np.where(held.eligibility(rows, items), score(rows), -np.inf)
@@ -199,9 +206,9 @@ def validation_recall(model, item_fields: np.ndarray, examples, allowed: np.ndar
     if not len(examples):
         return float("nan")
     vec, bias = model.item_vectors(item_fields)
-    hits = 0
-    for start in range(0, len(examples), 4096):
-        rows = slice(start, start + 4096)
+    hits, step = 0, block_rows(len(vec), 4096)
+    for start in range(0, len(examples), step):
+        rows = slice(start, start + step)
         s = np.where(allowed[examples.day[rows]], model.user_vectors(examples.ctx[rows]) @ vec.T + bias, -np.inf)
         own = s[np.arange(len(s)), examples.positive[rows]]
         hits += int(((s > own[:, None]).sum(axis=1) < k).sum())

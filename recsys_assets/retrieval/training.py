@@ -178,10 +178,10 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
             b = len(batch)
             ctx = examples.ctx[batch]
             user = model.user_vectors(ctx)
-            vec, bias = model.item_vectors(item_fields)
             grads = {k: np.zeros_like(v) for k, v in params.items()}
             pos = examples.positive[batch]
             if config.loss == "full":
+                vec, bias = model.item_vectors(item_fields)
                 mask = allowed[examples.day[batch]].copy()
                 where[batch] = np.arange(b)
                 sel = where[sib_ex] >= 0
@@ -190,9 +190,14 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
                 g = full_softmax(user, vec, bias, pos, mask)
                 _scatter(grads, model, ctx, g.user, item_fields, g.item, g.bias)
             else:
-                cand, corr, ok = pos[:, None], np.zeros((b, 1)), np.ones((b, 1), bool)
+                # only the batch's items are embedded (the catalog may be large), at local indices
+                negs = np.maximum(examples.negatives[batch], 0) if slots else np.zeros((b, 0), np.int64)
+                needed = np.unique(np.concatenate([pos, negs.ravel()]))
+                vec, bias = model.item_vectors(item_fields[needed])
+                pos_local = np.searchsorted(needed, pos)
+                cand, corr, ok = pos_local[:, None], np.zeros((b, 1)), np.ones((b, 1), bool)
                 if slots:
-                    negs = examples.negatives[batch]
+                    negs = np.searchsorted(needed, negs)
                     valid = pool_valid[batch].copy()
                     src = examples.source[batch]
                     if keep_hard < 1.0:
@@ -200,25 +205,25 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
                         dropped += int(drop.sum())
                         valid &= ~drop
                     if config.max_cosine is not None and epoch > 1:
-                        vp = vec[pos]
-                        vn = vec[np.maximum(negs, 0)]
+                        vp = vec[pos_local]
+                        vn = vec[negs]
                         cos = np.einsum("bd,bmd->bm", vp, vn) / (
                             np.linalg.norm(vp, axis=1)[:, None] * np.linalg.norm(vn, axis=2) + 1e-12)
                         close = valid & np.isin(src, FILTERED_SOURCES) & (cos > config.max_cosine)
                         filtered += int(close.sum())
                         valid &= ~close
-                    cand = np.concatenate([cand, np.maximum(negs, 0)], axis=1)
+                    cand = np.concatenate([cand, negs], axis=1)
                     corr = np.concatenate([corr, pool_corr[batch]], axis=1)
                     ok = np.concatenate([ok, valid], axis=1)
                 width = model.dim + 1
                 if config.in_batch:
                     request = examples.request[batch]
                     same = (request[:, None] == request[None, :]) | (pos[:, None] == pos[None, :])
-                    share = click_share[pos] if click_share is not None else np.full(b, 1.0 / max(len(vec), 1))
+                    share = click_share[pos] if click_share is not None else np.full(b, 1.0 / max(len(item_fields), 1))
                     ib_corr = np.log(b * np.maximum(share, 1e-12) * estimators)[None, :] if config.logq else 0.0
-                    g, shared = sampled_softmax_shared(user, vec[cand], bias[cand], corr, ok, vec[pos], bias[pos],
-                                                       np.broadcast_to(ib_corr, (b, b)), ~same)
-                    rows = np.concatenate([cand.ravel(), pos])
+                    g, shared = sampled_softmax_shared(user, vec[cand], bias[cand], corr, ok, vec[pos_local],
+                                                       bias[pos_local], np.broadcast_to(ib_corr, (b, b)), ~same)
+                    rows = np.concatenate([cand.ravel(), pos_local])
                     values = np.concatenate([
                         np.concatenate([g.item.reshape(-1, model.dim), g.bias.reshape(-1, 1)], axis=1),
                         np.concatenate([shared.item, shared.bias[:, None]], axis=1)])
@@ -226,8 +231,8 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
                     g = sampled_softmax(user, vec[cand], bias[cand], corr, ok)
                     rows = cand.ravel()
                     values = np.concatenate([g.item.reshape(-1, model.dim), g.bias.reshape(-1, 1)], axis=1)
-                both = scatter_rows(rows, values.reshape(-1, width), len(vec))
-                _scatter(grads, model, ctx, g.user, item_fields, both[:, :-1], both[:, -1])
+                both = scatter_rows(rows, values.reshape(-1, width), len(needed))
+                _scatter(grads, model, ctx, g.user, item_fields[needed], both[:, :-1], both[:, -1])
             losses.append(g.loss * b)
             opt.step(grads)
         row = {"epoch": epoch, "loss": float(np.sum(losses) / max(n, 1))}
