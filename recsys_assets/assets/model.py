@@ -523,6 +523,22 @@ def ranker_registry_row(con, pipeline: PipelineConfig, split: TemporalSplit) -> 
     }
 
 
+def retrieval_verdict(rows: list[dict[str, Any]]) -> tuple[bool, str | None, str]:
+    """(promoted, judged by, why) of a retrieval model from its evaluation rows
+    (``retrieval_latest.sql``): promoted unless significantly worse than the popularity
+    baseline on full-catalog Recall@100 (against the truth where the logs have it, else
+    held-out clicks), i.e. the 95% interval of model - popularity wholly below zero."""
+    gaps = {r["metric"]: r for r in rows if r["variant"] == "model-popularity"}
+    judged_by = next((m for m in ("truth_recall@100", "recall@100") if m in gaps), None)
+    if judged_by is None:
+        return True, None, "not judged: the retrieval model has no evaluation"
+    gap = gaps[judged_by]
+    figures = f"{judged_by} {gap['value']:+.4f} (95% interval {gap['low']:+.4f} to {gap['high']:+.4f})"
+    if gap["high"] is not None and gap["high"] < 0:
+        return False, judged_by, f"significantly worse than the popularity baseline: {figures}"
+    return True, judged_by, f"{figures} against the popularity baseline"
+
+
 def retrieval_registry_row(con, split: TemporalSplit) -> dict[str, Any] | None:
     """The registry row of the latest retrieval model (None when none was trained): its
     sampler version and policy hash, training days, fingerprint, evaluation figures, and
@@ -534,19 +550,7 @@ def retrieval_registry_row(con, split: TemporalSplit) -> dict[str, Any] | None:
     m = rows[0]
     info = json.loads(m["config"])
     metrics = {f"{r['variant']}/{r['metric']}": r["value"] for r in rows if r["metric"] is not None}
-    gaps = {r["metric"]: r for r in rows if r["variant"] == "model-popularity"}
-    judged_by = next((m for m in ("truth_recall@100", "recall@100") if m in gaps), None)  # truth where it exists
-    gap = gaps.get(judged_by) if judged_by else None
-    if gap is None:
-        promoted, reason = True, "not judged: the retrieval model has no evaluation"
-    elif gap["high"] is not None and gap["high"] < 0:
-        promoted = False
-        reason = (f"significantly worse than the popularity baseline: {judged_by} {gap['value']:+.4f} "
-                  f"(95% interval {gap['low']:+.4f} to {gap['high']:+.4f})")
-    else:
-        promoted = True
-        reason = (f"{judged_by} {gap['value']:+.4f} against the popularity baseline "
-                  f"(95% interval {gap['low']:+.4f} to {gap['high']:+.4f})")
+    promoted, judged_by, reason = retrieval_verdict(rows)
     days = [d for d in split.train if m["train_first_day"] <= d <= m["train_last_day"]]
     return {
         "model_id": m["model_id"], "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),

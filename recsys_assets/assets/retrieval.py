@@ -100,6 +100,13 @@ def fit(prepared: Prepared, config: RetrievalConfig, log: Progress | None, label
     """A model trained on the prepared days, and its catalog encoding."""
     context_vocab, item_vocab = prepared.train.vocabularies(config.min_count)
     model = TwoTower.initial(context_vocab, item_vocab, config.dim, config.seed)
+    # warm start: the item biases begin as log click counts, so the untrained model is the popularity
+    # baseline and training (judged from epoch 0) can only move away from it by doing better on validation
+    ids = item_vocab["item_id"]
+    clicks = np.bincount(ids.encode(prepared.train.positives.column("item_id")), minlength=len(ids)).astype(float)
+    sharing = np.bincount(ids.encode(prepared.train.catalog.column("item_id")), minlength=len(ids))  # 1, and the rare ids
+    per_item = np.log1p(clicks / np.maximum(sharing, 1))
+    model.bias["item_id"][:] = per_item - per_item.mean()
     fields = model.encode_items(prepared.train.catalog)
     valid_examples, valid_allowed = prepared.valid.examples(model), prepared.valid.allowed()
     examples = prepared.train.examples(model)
@@ -150,14 +157,14 @@ def build_retrieval_model(con, pipeline: PipelineConfig, run_id: str | None = No
            "sampler_version": lineage["sampler_versions"], "data_fingerprint": fingerprint,
            "config": json.dumps(info | {"config": dataclasses.asdict(config)}, default=str)}
     replace_rows(con, "retrieval_model", pa.Table.from_pylist([row]))  # a new model_id: appended
-    best = result.history[result.best_epoch - 1]
+    best = next(h for h in result.history if h["epoch"] == result.best_epoch)
     meta: dict[str, Any] = {
         "model_id": model_id, "model_path": dg.MetadataValue.path(str(path)),
         "sampler_version": lineage["sampler_versions"] or "", "data_fingerprint": fingerprint,
         "positives": row["positives"], "negatives": row["negatives"],
         "negatives_per_positive": round(row["negatives"] / max(row["positives"], 1), 3),
         "catalog_items": prepared.train.catalog.num_rows, "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history), "valid_recall@100": round(best["valid_recall@100"], 5),
+        "epochs_run": len(result.history) - 1, "valid_recall@100": round(best["valid_recall@100"], 5),
         "seconds/load": round(load_seconds, 2), "seconds/train": round(result.seconds, 2),
         "curriculum_dropped": result.curriculum_dropped, "distance_filtered": result.filtered,
         "loss": "sampled softmax, logQ corrected by the pool's mixture probability"
@@ -165,7 +172,8 @@ def build_retrieval_model(con, pipeline: PipelineConfig, run_id: str | None = No
         **split.describe(),
         "history": dg.MetadataValue.md("\n".join(
             ["| epoch | loss | validation Recall@100 |", "|---:|---:|---:|"]
-            + [f"| {h['epoch']} | {h['loss']:.4f} | {h['valid_recall@100']:.4f} |" for h in result.history])),
+            + [f"| {h['epoch']} | {'' if h['loss'] is None else format(h['loss'], '.4f')} | {h['valid_recall@100']:.4f} |"
+               for h in result.history])),
     }
     return meta
 

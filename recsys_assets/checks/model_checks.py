@@ -1,13 +1,13 @@
 """Checks of the model layer: the ranker had something to learn from (WARN), and it is not
 significantly worse than the naive baseline on the best valid estimate (ERROR: the registry
-does not promote such a model). They tell the user when the tool could not help on these
+does not promote such a model); the retrieval model is not significantly worse than popularity (ERROR). They tell the user when the tool could not help on these
 logs instead of leaving every run green."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from recsys_assets.assets import model
+from recsys_assets.assets import model, retrieval
 from recsys_assets.ranker.off_policy import Verdict
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
@@ -15,6 +15,7 @@ from recsys_assets.warehouse.tables import missing_tables
 
 TRAINING_SIGNAL = "training_signal"
 BEATS_NAIVE_BASELINE = "beats_naive_baseline"
+BEATS_POPULARITY_BASELINE = "beats_popularity_baseline"
 
 #: fewer clicks on the validation day than this leave early stopping nothing to judge by
 MIN_VALIDATION_CLICKS = 30
@@ -81,3 +82,28 @@ def training_signal(warehouse: WarehouseResource) -> dg.AssetCheckResult:
                 "else SNIPS on enough exploration traffic, else not judged.")
 def beats_naive_baseline(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return beats_naive_result(_verdict(warehouse))
+
+
+def beats_popularity_result(rows: list[dict] | None) -> dg.AssetCheckResult:
+    """Fails (ERROR) when the retrieval model is significantly worse than the popularity baseline
+    over the full catalog (see ``model.retrieval_verdict``); passes otherwise, with the figures."""
+    if not rows:
+        return dg.AssetCheckResult(passed=True, description="no evaluated retrieval model yet")
+    promoted, judged_by, reason = model.retrieval_verdict(rows)
+    meta = {"model_id": rows[0]["model_id"], "judged_by": judged_by or "not judged"}
+    if not promoted:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=meta, description=(
+            f"the retrieval model is {reason}; it is not promoted: too little data for it, or its pools do not fit "
+            "these logs (see retrieval_comparison)"))
+    return dg.AssetCheckResult(passed=True, metadata=meta, description=reason)
+
+
+@dg.asset_check(asset=retrieval.retrieval_evaluation, name=BEATS_POPULARITY_BASELINE, pool=WAREHOUSE_POOL,
+                description="The retrieval model is not significantly worse than the popularity baseline on "
+                "full-catalog Recall@100 (against the truth on simulated logs, else held-out clicks).")
+def beats_popularity_baseline(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.get_connection() as con:
+        if missing_tables(con, ["retrieval_model", "retrieval_evaluation"]):
+            return beats_popularity_result(None)
+        rows = query_dicts(con, "model/model_registry/retrieval_latest")
+    return beats_popularity_result([r for r in rows if r["metric"] is not None])

@@ -69,7 +69,7 @@ class Examples:
 @dataclass
 class Fit:
     model: TwoTower
-    history: list[dict[str, float]]
+    history: list[dict[str, float | None]]
     best_epoch: int
     seconds: float
     filtered: int = 0      # negatives left out by the distance filter (all epochs)
@@ -164,8 +164,12 @@ def train(model: TwoTower, examples: Examples, item_fields: np.ndarray, allowed:
         pool_corr = np.where(pool_valid, np.log(np.maximum(m, 1) * np.maximum(examples.mixture_prob, 1e-300) * estimators), 0.0)
     if not config.logq:
         pool_corr = np.zeros_like(pool_corr)
-    history: list[dict[str, float]] = []
+    history: list[dict[str, float | None]] = []
     best, best_epoch, best_params, waited = -np.inf, 0, None, 0
+    if validate is not None:  # epoch 0: the starting point (e.g. popularity biases) is a candidate too
+        best = validate(model)
+        best_params = {k: v.copy() for k, v in params.items()}
+        history.append({"epoch": 0, "loss": None, "valid_recall@100": best})
     filtered = dropped = 0
     where = np.full(n, -1, np.int64)
     batch_size = int(np.clip(n // 50, 32, config.batch_size))

@@ -182,3 +182,42 @@ def test_on_logs_without_truth_the_evaluation_and_the_promotion_use_held_out_cli
     (judged_by, reason) = sql("SELECT judged_by, promotion_reason FROM model_registry WHERE model_kind = 'retrieval_model' "
                               "ORDER BY registered_at DESC LIMIT 1")[0]
     assert judged_by == "recall@100" and "popularity baseline" in reason
+
+
+def test_the_popularity_check_fails_only_a_retrieval_model_significantly_worse_than_popularity():
+    from recsys_assets.checks.model_checks import beats_popularity_result
+
+    def rows(value, low, high, metric="truth_recall@100"):
+        return [{"model_id": "retrieval-1", "variant": "model-popularity", "metric": metric, "value": value,
+                 "low": low, "high": high},
+                {"model_id": "retrieval-1", "variant": "model", "metric": metric, "value": 0.2, "low": 0.19, "high": 0.21}]
+
+    worse = beats_popularity_result(rows(-0.02, -0.03, -0.01))
+    assert not worse.passed and worse.severity.value == "ERROR" and "not promoted" in worse.description
+    tied = beats_popularity_result(rows(-0.01, -0.03, 0.01))
+    assert tied.passed and "truth_recall@100 -0.0100" in tied.description
+    clicks = beats_popularity_result(rows(0.1, 0.08, 0.12, metric="recall@100"))
+    assert clicks.passed and clicks.metadata["judged_by"].value == "recall@100"
+    assert beats_popularity_result(None).passed
+
+
+def test_on_few_clicks_the_model_starts_from_popularity_and_keeps_it_unless_training_beats_it(trained):
+    """Item biases begin as log click counts and epoch 0 is judged like the others: the model is
+    never worse than popularity on the validation day."""
+    from direct import connect
+
+    from recsys_assets.assets.model import temporal_split
+    from recsys_assets.assets.retrieval import Prepared, fit
+    from recsys_assets.config import PipelineConfig, load_settings
+    from recsys_assets.retrieval.training import RetrievalConfig
+
+    con = connect(str(load_settings().warehouse))
+    try:
+        prepared = Prepared.load(con, temporal_split(con, PipelineConfig()))
+    finally:
+        con.close()
+    prepared.train.positives = prepared.train.positives.slice(0, 150)  # a handful of clicks
+    _, result, _ = fit(prepared, RetrievalConfig(epochs=3, dim=8), None, "tiny")
+    start = result.history[0]
+    assert start["epoch"] == 0 and start["loss"] is None and start["valid_recall@100"] > 0.2
+    assert max(h["valid_recall@100"] for h in result.history) == result.history[result.best_epoch]["valid_recall@100"]
