@@ -95,10 +95,11 @@ def _stats(values: list[float]) -> str:
 
 
 def markdown(runs: list[dict]) -> str:
-    variants = ("model", "no_logq", "full_softmax", "popularity")
+    from recsys_assets.retrieval.evaluation import VARIANTS
+
     metrics = [m for m in HEADLINE if any(f"model/{m}" in r for r in runs)]
     lines = ["| variant | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
-    for v in variants:
+    for v in VARIANTS:
         lines.append(f"| {v} | " + " | ".join(_stats([r[f"{v}/{m}"] for r in runs if f"{v}/{m}" in r])
                                              for m in metrics) + " |")
     lines.append("")

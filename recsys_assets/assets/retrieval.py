@@ -29,6 +29,7 @@ from recsys_assets.retrieval import model as model_files
 from recsys_assets.retrieval.data import TrainingData, index_of
 from recsys_assets.retrieval.evaluation import (
     KS,
+    VARIANTS,
     HeldOut,
     bootstrap,
     per_request,
@@ -52,7 +53,6 @@ _PIPELINE = load_settings().pipeline
 PRIMARY = "recall@100"
 VALIDATION_CLICKS = 5000  # a seeded sample of the validation day's clicks judges the epochs (Recall@100 +- 0.006)
 TRUTH_PRIMARY = "truth_recall@100"  # the comparison's judge when the logs have full-catalog truth
-VARIANTS = ("model", "no_logq", "full_softmax", "popularity")
 
 
 def retrieval_config(pipeline: PipelineConfig, policy: SamplerPolicy, **overrides: Any) -> RetrievalConfig:
@@ -360,7 +360,8 @@ def evaluation_table(rows: list[dict[str, Any]]) -> str:
     get = {(r["variant"], r["metric"], r["slice"]): r for r in rows}
     metrics = [f"recall@{k}" for k in KS] + ["ndcg@100", "top100_popularity"] \
         + sorted({m for (_, m, _) in get if m.startswith("truth_")})
-    variants = list(dict.fromkeys(v for (v, _, _) in get))
+    present = {v for (v, _, _) in get}
+    variants = [v for v in VARIANTS if v in present] + sorted(present - set(VARIANTS))
     lines = ["| variant | " + " | ".join(metrics) + " | recall@100 head | recall@100 tail |",
              "|---|" + "---:|" * (len(metrics) + 2)]
     for v in variants:

@@ -11,6 +11,7 @@ import duckdb
 
 from recsys_assets.cli.runner import RunOutcome
 from recsys_assets.config import Settings
+from recsys_assets.retrieval.evaluation import VARIANTS
 from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import all_tables
 
@@ -71,7 +72,7 @@ def _print_warehouse(settings: Settings) -> None:
             rows = query_dicts(con, "model/retrieval_evaluation/headline")
             values = {r["variant"]: r["value"] for r in rows}
             if "model" in values:
-                figures = ", ".join(f"{v} {values[v]:.4f}" for v in ("model", "no_logq", "full_softmax", "popularity")
+                figures = ", ".join(f"{v} {values[v]:.4f}" for v in VARIANTS
                                     if v in values)
                 verdict = rows[0]["promoted"]
                 print(_wrap(f"retrieval model {rows[0]['model_id']}: Recall@100 over the full catalog: {figures}"

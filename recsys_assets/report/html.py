@@ -14,6 +14,7 @@ from pathlib import Path
 
 from recsys_assets.ranker.comparison import display_rows
 from recsys_assets.report.charts import bar_chart, examination_chart, line_chart, reliability_chart
+from recsys_assets.retrieval.evaluation import VARIANTS
 from recsys_assets.warehouse.sql import query_dicts
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
@@ -67,8 +68,7 @@ def _retrieval_section(con) -> str:
         column = r["metric"] if r["slice"] == "all" else f"{r['metric']} {r['slice']}"
         table[r["variant"]][column] = _interval(r) if r["slice"] == "all" else _cell(r["value"])
     columns = ["variant", *metrics, "recall@100 head", "recall@100 tail"]
-    order = ("model", "no_logq", "full_softmax", "popularity")
-    variants = [v for v in order if v in table] + sorted(v for v in table if v not in order)
+    variants = [v for v in VARIANTS if v in table] + sorted(v for v in table if v not in VARIANTS)
     html = (f"<h2>Retrieval model over the full catalog (held-out days, 95% bootstrap intervals)</h2>"
             f"<p>model {escape(rows[0]['model_id'])}; <code>model-x</code> rows are paired differences</p>"
             + _table([{"variant": v, **table[v]} for v in variants], columns))

@@ -24,6 +24,8 @@ import pyarrow.compute as pc
 from .data import index_of
 
 KS = (50, 100, 200)
+#: what retrieval_evaluation reports, in this order: the model and its three controls
+VARIANTS = ("model", "no_logq", "full_softmax", "popularity")
 NDCG_K = 100
 BOOTSTRAP = 200
 BLOCK_CELLS = 8_000_000  # requests x items scored at once (64 MB of float64): blocks shrink as the catalog grows
