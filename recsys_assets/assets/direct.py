@@ -22,7 +22,7 @@ import duckdb
 from recsys_assets.assets import clean, labels, metrics, model, negatives, retrieval, snapshots, sources
 from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.policies.files import weight_policy
-from recsys_assets.warehouse.sql import execute, run_sql
+from recsys_assets.warehouse.sql import prepare_session
 from recsys_assets.warehouse.tables import ensure_schema
 
 Timer = Callable[[str, Callable[[], Any]], Any]
@@ -40,8 +40,7 @@ def connect(path: str = ":memory:", memory_limit: str | None = None, spill: Path
     if spill:
         config["temp_directory"] = str(spill)
     con = duckdb.connect(path, config=config)
-    execute(con, "SET TimeZone = 'UTC'")
-    run_sql(con, "macros")
+    prepare_session(con)
     return con
 
 

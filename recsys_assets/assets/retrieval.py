@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from recsys_assets.retrieval.evaluation import (
     KS,
     VARIANTS,
     HeldOut,
+    Scorer,
     bootstrap,
     per_request,
     rank_clicks,
@@ -40,7 +42,7 @@ from recsys_assets.retrieval.evaluation import (
 from recsys_assets.retrieval.model import TwoTower
 from recsys_assets.retrieval.training import Fit, Progress, RetrievalConfig, train
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.warehouse.sql import arrow_query, query_dicts, run_sql
+from recsys_assets.warehouse.sql import arrow_query, query_dicts, run_sql, second_session
 from recsys_assets.warehouse.tables import ensure_schema, replace_rows, sql_code_version
 
 from .clean import candidates, events, users
@@ -247,20 +249,26 @@ class HeldOutSet:
         return cls(held, catalog, popularity, head, load_relevance(logs_dir) if logs_dir is not None else None)
 
 
-def evaluate_model(model: TwoTower, fields: np.ndarray, ev: HeldOutSet) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Per-request metrics of a model over the held-out set, and its head/tail recall."""
+def model_scorer(model: TwoTower, fields: np.ndarray, ev: HeldOutSet) -> Scorer:
+    """Scores of every catalog item for a block of held-out requests, by a model (in float32:
+    ranking a catalog is bound by memory traffic, and half the bytes take half the time)."""
     ctx = model.encode_context(ev.held.context)
-    vec, bias = model.item_vectors(fields)
-    ranked = rank_clicks(lambda rows: model.user_vectors(ctx[rows]) @ vec.T + bias, ev.held, ev.catalog.num_rows,
-                         ev.popularity, truth=ev.truth())
-    return per_request(ranked, ev.held), _slices(ranked, ev)
+    vec, bias = (a.astype(np.float32) for a in model.item_vectors(fields))
+    return lambda rows: model.user_vectors(ctx[rows]).astype(np.float32) @ vec.T + bias
 
 
-def evaluate_popularity(ev: HeldOutSet) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def popularity_scorer(ev: HeldOutSet) -> Scorer:
+    """The popularity baseline: log training clicks, the same for every request."""
     score = np.log1p(ev.popularity)
-    ranked = rank_clicks(lambda rows: np.broadcast_to(score, (rows.stop - rows.start, len(score))), ev.held,
-                         ev.catalog.num_rows, ev.popularity, truth=ev.truth())
-    return per_request(ranked, ev.held), _slices(ranked, ev)
+    return lambda rows: np.broadcast_to(score, (rows.stop - rows.start, len(score)))
+
+
+def evaluate(scorers: dict[str, Scorer], ev: HeldOutSet) -> tuple[dict[str, dict[str, np.ndarray]],
+                                                                    dict[str, dict[str, float]]]:
+    """Per-request metrics of every scorer over the held-out set (one pass), and their head/tail recall."""
+    ranked = rank_clicks(scorers, ev.held, ev.catalog.num_rows, ev.popularity, truth=ev.truth())
+    return ({name: per_request(r, ev.held) for name, r in ranked.items()},
+            {name: _slices(r, ev) for name, r in ranked.items()})
 
 
 def _slices(ranked, ev: HeldOutSet) -> dict[str, float]:
@@ -310,11 +318,7 @@ def build_retrieval_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log
     policy = sampler_policy(pipeline.retrieval_sampler, "retrieval")
     prepared = Prepared.load(con, split)
     ev = HeldOutSet.load(con, split, prepared.train.catalog, pipeline.compare_head_share, load_settings().logs_dir)
-    fields = loaded.encode_items(prepared.train.catalog)
-    per_variant, slices, seconds = {}, {}, {}
-    t0 = time.perf_counter()
-    per_variant["model"], slices["model"] = evaluate_model(loaded, fields, ev)
-    seconds["model"] = time.perf_counter() - t0
+    scorers = {"model": model_scorer(loaded, loaded.encode_items(prepared.train.catalog), ev)}
     base = retrieval_config(pipeline, policy)
     controls = {"no_logq": dataclasses.replace(base, logq=False)}
     skipped = ""
@@ -323,12 +327,16 @@ def build_retrieval_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log
     else:
         skipped = (f"full softmax not trained: {prepared.train.catalog.num_rows} items > "
                    f"RECSYS_RETRIEVAL_FULL_SOFTMAX_MAX_ITEMS ({pipeline.retrieval_full_softmax_max_items})")
+    seconds = {}
     for name, config in controls.items():
         t0 = time.perf_counter()
         control, _, control_fields = fit(prepared, config, log, name)
-        per_variant[name], slices[name] = evaluate_model(control, control_fields, ev)
-        seconds[name] = time.perf_counter() - t0
-    per_variant["popularity"], slices["popularity"] = evaluate_popularity(ev)
+        scorers[name] = model_scorer(control, control_fields, ev)
+        seconds[f"train_{name}"] = time.perf_counter() - t0
+    scorers["popularity"] = popularity_scorer(ev)
+    t0 = time.perf_counter()
+    per_variant, slices = evaluate(scorers, ev)
+    seconds["evaluate"] = time.perf_counter() - t0
     rows = evaluation_rows(per_variant, slices, seed)
     table = pa.Table.from_pylist([{"model_id": latest["model_id"], **r} for r in rows], schema=pa.schema([
         ("model_id", pa.string()), ("variant", pa.string()), ("metric", pa.string()), ("slice", pa.string()),
@@ -440,17 +448,28 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
     base = Prepared.load(con, split, pools=False)  # each arm draws its own pools
     base.train.positives = sample_requests(base.train.positives, pipeline.compare_max_train_requests, seed)
     ev = HeldOutSet.load(con, split, base.train.catalog, pipeline.compare_head_share, load_settings().logs_dir)
-    per_arm, slices, info = {}, {}, {}
-    for i, policy in enumerate(arms, 1):
-        t0 = time.perf_counter()
-        pools = arm_pools(con, pipeline, policy, split.train)
-        prepared = Prepared(dataclasses.replace(base.train, negatives=pools), base.valid)
-        if log:
-            log(f"retrieval arm {i}/{len(arms)} {policy.name}: {pools.num_rows} negatives")
-        model, result, fields = fit(prepared, retrieval_config(pipeline, policy), log, policy.name)
-        per_arm[policy.name], slices[policy.name] = evaluate_model(model, fields, ev)
-        info[policy.name] = {"version": policy.version, "description": policy.description, "negatives": pools.num_rows,
-                             "best_epoch": result.best_epoch, "seconds": time.perf_counter() - t0}
+    scorers, info = {}, {}
+    # the arms' pools are drawn by SQL on a second connection while the previous arm trains
+    with second_session(con) as draw_con:
+        drawer = ThreadPoolExecutor(max_workers=1)
+        drawn = [drawer.submit(arm_pools, draw_con, pipeline, policy, split.train) for policy in arms]
+        try:
+            for i, (policy, pending) in enumerate(zip(arms, drawn, strict=True), 1):
+                t0 = time.perf_counter()
+                pools = pending.result()
+                prepared = Prepared(dataclasses.replace(base.train, negatives=pools), base.valid)
+                if log:
+                    log(f"retrieval arm {i}/{len(arms)} {policy.name}: {pools.num_rows} negatives")
+                model, result, fields = fit(prepared, retrieval_config(pipeline, policy), log, policy.name)
+                scorers[policy.name] = model_scorer(model, fields, ev)
+                info[policy.name] = {"version": policy.version, "description": policy.description,
+                                     "negatives": pools.num_rows, "best_epoch": result.best_epoch,
+                                     "seconds": time.perf_counter() - t0}
+        finally:
+            drawer.shutdown(wait=True, cancel_futures=True)  # before the second connection closes
+    t0 = time.perf_counter()
+    per_arm, slices = evaluate(scorers, ev)  # every arm in one pass over the held-out requests
+    evaluate_seconds = time.perf_counter() - t0
     names = list(per_arm)
     primary = TRUTH_PRIMARY if ev.relevance is not None else PRIMARY
     means = {n: float(per_arm[n][primary].mean()) for n in names}
@@ -487,7 +506,7 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
                          "recommendation": recommendation})
     replace_rows(con, "retrieval_comparison", pa.Table.from_pylist(rows))  # a new comparison_id: appended
     header = (f"| rank | arm | {primary} (95% CI) | minus best (95% CI) | recall@100 | ndcg@100 | recall@100 head "
-              "| recall@100 tail | top100 popularity | negatives | seconds |")
+              "| recall@100 tail | top100 popularity | negatives | seconds (waiting for the pool, training) |")
     lines = [header, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for rank, n in enumerate(ranked, 1):
         lo, hi = intervals[f"{n}|{primary}"]
@@ -502,6 +521,7 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
     for n in ranked:
         meta[f"{n}/{primary}"] = round(means[n], 5)
         meta[f"{n}/seconds"] = round(info[n]["seconds"], 1)
+    meta["seconds/evaluate"] = round(evaluate_seconds, 1)
     meta["comparison"] = dg.MetadataValue.md("\n".join(lines))
     meta["recommendation"] = dg.MetadataValue.md(recommendation)
     return meta

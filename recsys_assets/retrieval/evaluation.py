@@ -14,7 +14,7 @@ Intervals: 95% bootstrap over requests, paired between variants.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,51 +115,68 @@ class Ranked:
     truth: dict[str, np.ndarray]       # metric -> (R,)
 
 
-def rank_clicks(score: Callable[[slice], np.ndarray], held: HeldOut, items: int, popularity: np.ndarray,
-                truth: Callable[[slice], np.ndarray] | None = None, chunk: int | None = None) -> Ranked:
-    """Rank every held-out click among its request's eligible items. ``score(rows)`` gives
-    the ``(rows, items)`` scores of a block of requests; ``truth(rows)`` the true relevance
-    of every item (optional)."""
-    rank = np.full(len(held.positive_item), np.inf)
-    top_pop = np.zeros(held.requests)
-    truth_out: dict[str, np.ndarray] = {}
+Scorer = Callable[[slice], np.ndarray]
+
+
+def rank_clicks(scorers: Mapping[str, Scorer], held: HeldOut, items: int, popularity: np.ndarray,
+                truth: Scorer | None = None, chunk: int | None = None) -> dict[str, Ranked]:
+    """Rank every held-out click among its request's eligible items, for each scorer.
+    ``scorer(rows)`` gives the ``(rows, items)`` scores of a block of requests; ``truth(rows)``
+    the true relevance of every item (optional). The scorers share one pass over the requests:
+    eligibility and the truth's best items are computed once per block, whatever their number."""
+    out = {name: Ranked(np.full(len(held.positive_item), np.inf), np.zeros(held.requests), {}) for name in scorers}
     k_top = min(NDCG_K, items)
     chunk = chunk or block_rows(items)
     for start in range(0, held.requests, chunk):
         rows = slice(start, min(start + chunk, held.requests))
-        s = np.where(held.eligibility(rows, items), score(rows), -np.inf)
+        eligible = held.eligibility(rows, items)
         q = np.flatnonzero((held.positive_request >= rows.start) & (held.positive_request < rows.stop))
         r = held.positive_request[q] - rows.start
         known = held.positive_item[q] >= 0
-        own = np.where(known, s[r, np.maximum(held.positive_item[q], 0)], -np.inf)
-        ok = known & np.isfinite(own)
-        # ties broken at random in expectation: a constant score (popularity of unclicked items) earns no rank
-        above = (s[r[ok]] > own[ok, None]).sum(axis=1)
-        tied = (s[r[ok]] == own[ok, None]).sum(axis=1) - 1
-        rank[q[ok]] = above + tied / 2.0
-        top = np.argpartition(-s, k_top - 1, axis=1)[:, :k_top]
-        top_scores = np.take_along_axis(s, top, axis=1)
-        top_pop[rows] = np.where(np.isfinite(top_scores), popularity[top], np.nan).mean(axis=1) \
-            if k_top else 0.0
-        if truth is not None:
-            rel = np.where(np.isfinite(s), truth(rows), -np.inf)
-            for name, values in _truth_metrics(s, rel, k_top).items():
-                truth_out.setdefault(name, np.zeros(held.requests))[rows] = values
-    return Ranked(rank, top_pop, truth_out)
+        reference = _TruthReference(np.where(eligible, truth(rows), -np.inf), k_top) if truth is not None and k_top else None
+        for name, score in scorers.items():
+            ranked = out[name]
+            s = np.where(eligible, score(rows), -np.inf)
+            own = np.where(known, s[r, np.maximum(held.positive_item[q], 0)], -np.inf)
+            ok = known & np.isfinite(own)
+            # ties broken at random in expectation: a constant score (popularity of unclicked items) earns no rank
+            above = (s[r[ok]] > own[ok, None]).sum(axis=1)
+            tied = (s[r[ok]] == own[ok, None]).sum(axis=1) - 1
+            ranked.rank[q[ok]] = above + tied / 2.0
+            if not k_top:
+                continue
+            top = np.argpartition(-s, k_top - 1, axis=1)[:, :k_top]
+            top_scores = np.take_along_axis(s, top, axis=1)
+            ranked.top_popularity[rows] = np.where(np.isfinite(top_scores), popularity[top], np.nan).mean(axis=1)
+            if reference is not None:
+                for metric, values in reference.metrics(top, top_scores).items():
+                    ranked.truth.setdefault(metric, np.zeros(held.requests))[rows] = values
+    return out
 
 
-def _truth_metrics(scores: np.ndarray, relevance: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """Against true relevance over the whole eligible catalog: the share of the truly best
-    ``k`` items the model retrieves in its top ``k``, and NDCG@k with the true relevance as gain."""
-    model_top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    true_top = np.argpartition(-relevance, k - 1, axis=1)[:, :k]
-    hits = (np.sort(model_top, axis=1)[:, :, None] == np.sort(true_top, axis=1)[:, None, :]).any(axis=2).sum(axis=1)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    order = np.take_along_axis(model_top, np.argsort(-np.take_along_axis(scores, model_top, axis=1), axis=1), axis=1)
-    gains = np.nan_to_num(np.take_along_axis(relevance, order, axis=1), neginf=0.0)
-    ideal = np.sort(np.nan_to_num(np.take_along_axis(relevance, true_top, axis=1), neginf=0.0), axis=1)[:, ::-1]
-    idcg = (ideal * discount).sum(axis=1)
-    return {f"truth_recall@{k}": hits / k, f"truth_ndcg@{k}": np.where(idcg > 0, (gains * discount).sum(axis=1) / np.maximum(idcg, 1e-12), 0.0)}
+class _TruthReference:
+    """A block's true relevance over the eligible catalog, its ``k`` truly best items and their ideal DCG."""
+
+    def __init__(self, relevance: np.ndarray, k: int):
+        self.relevance, self.k = relevance, k
+        true_top = np.argpartition(-relevance, k - 1, axis=1)[:, :k]
+        self.in_true_top = np.zeros(relevance.shape, bool)
+        np.put_along_axis(self.in_true_top, true_top, True, axis=1)
+        self.discount = 1.0 / np.log2(np.arange(2, k + 2))
+        ideal = np.sort(np.nan_to_num(np.take_along_axis(relevance, true_top, axis=1), neginf=0.0), axis=1)[:, ::-1]
+        self.idcg = (ideal * self.discount).sum(axis=1)
+
+    def metrics(self, model_top: np.ndarray, top_scores: np.ndarray) -> dict[str, np.ndarray]:
+        """Against true relevance over the whole eligible catalog, for a model's top ``k`` (unordered)
+        and their scores: the share of the truly best ``k`` items it retrieves, and NDCG@k with
+        the true relevance as gain."""
+        k = self.k
+        hits = np.take_along_axis(self.in_true_top, model_top, axis=1).sum(axis=1)
+        order = np.take_along_axis(model_top, np.argsort(-top_scores, axis=1), axis=1)
+        gains = np.nan_to_num(np.take_along_axis(self.relevance, order, axis=1), neginf=0.0)
+        dcg = (gains * self.discount).sum(axis=1)
+        return {f"truth_recall@{k}": hits / k,
+                f"truth_ndcg@{k}": np.where(self.idcg > 0, dcg / np.maximum(self.idcg, 1e-12), 0.0)}
 
 
 def per_request(ranked: Ranked, held: HeldOut) -> dict[str, np.ndarray]:
@@ -207,11 +224,12 @@ def validation_recall(model, item_fields: np.ndarray, examples, allowed: np.ndar
     watches; the held-out evaluation is ``rank_clicks``)."""
     if not len(examples):
         return float("nan")
-    vec, bias = model.item_vectors(item_fields)
+    vec, bias = (a.astype(np.float32) for a in model.item_vectors(item_fields))  # as the held-out scorer
     hits, step = 0, block_rows(len(vec), 4096)
     for start in range(0, len(examples), step):
         rows = slice(start, start + step)
-        s = np.where(allowed[examples.day[rows]], model.user_vectors(examples.ctx[rows]) @ vec.T + bias, -np.inf)
+        scores = model.user_vectors(examples.ctx[rows]).astype(np.float32) @ vec.T + bias
+        s = np.where(allowed[examples.day[rows]], scores, -np.inf)
         own = s[np.arange(len(s)), examples.positive[rows]]
         hits += int(((s > own[:, None]).sum(axis=1) < k).sum())
     return hits / len(examples)

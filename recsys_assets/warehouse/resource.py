@@ -18,7 +18,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from recsys_assets.warehouse.sql import run_sql
+from recsys_assets.warehouse.sql import prepare_session
 
 WAREHOUSE_POOL = "duckdb"
 
@@ -84,8 +84,7 @@ class WarehouseResource(DuckDBResource):
         timeout = self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
         conn = connect_with_wait(self.database, config, timeout)
         try:
-            conn.execute("SET TimeZone = 'UTC'").fetchall()
-            run_sql(conn, "macros")
+            prepare_session(conn)
             yield conn
         finally:
             conn.close()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,25 @@ def _params_for(statement: str, params: Mapping[str, Any]) -> dict[str, Any]:
 def execute(con: duckdb.DuckDBPyConnection, statement: str, params: Mapping[str, Any] | list | None = None) -> list[tuple]:
     """Execute one statement and consume its result (DuckDB 2 keeps a connection busy until then)."""
     return con.execute(statement, params if params is not None else []).fetchall()
+
+
+def prepare_session(con: duckdb.DuckDBPyConnection) -> None:
+    """What every connection to the warehouse runs first: UTC (timestamps in the contract are
+    UTC and naive) and the project's macros (``sql/macros.sql``, temporary: per connection)."""
+    execute(con, "SET TimeZone = 'UTC'")
+    run_sql(con, "macros")
+
+
+@contextmanager
+def second_session(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Another connection to the same database (``cursor()``), prepared like the first, for SQL run
+    from another thread while the first is busy; its temporary tables are its own."""
+    cursor = con.cursor()
+    try:
+        prepare_session(cursor)
+        yield cursor
+    finally:
+        cursor.close()
 
 
 #: the single chunk of a file run without chunks: every row key

@@ -57,7 +57,8 @@ def test_a_click_ranks_among_eligible_items_only_and_metrics_follow_their_defini
                  clicks=[("r1", "i10"), ("r1", "i150"), ("r2", "i299")], intervals=everywhere, items=items)
     scores = -np.arange(300, dtype=float)  # i0 best ... i299 worst; the same for both requests
     popularity = np.arange(300, dtype=float)
-    ranked = rank_clicks(lambda rows: np.broadcast_to(scores, (rows.stop - rows.start, 300)), held, 300, popularity)
+    ranked = rank_clicks({"m": lambda rows: np.broadcast_to(scores, (rows.stop - rows.start, 300))}, held, 300,
+                         popularity)["m"]
     assert ranked.rank[:2].tolist() == [10, 150]
     assert ranked.rank[2] == np.inf  # not eligible at its time: never retrieved
     metrics = per_request(ranked, held)
@@ -73,9 +74,57 @@ def test_tied_scores_rank_in_the_middle_of_their_tie():
     items = [f"i{k}" for k in range(300)]
     held = _held(requests=[("r1", 1, "EU", True)], clicks=[("r1", "i7")],
                  intervals=[(i, 0, 100, "EU", True) for i in items], items=items)
-    ranked = rank_clicks(lambda rows: np.zeros((rows.stop - rows.start, 300)), held, 300, np.zeros(300))
+    ranked = rank_clicks({"m": lambda rows: np.zeros((rows.stop - rows.start, 300))}, held, 300, np.zeros(300))["m"]
     assert ranked.rank.tolist() == [149.5]
     assert per_request(ranked, held)["recall@100"].tolist() == [0.0]
+
+
+def _random_case(seed: int = 0, n_requests: int = 40, n_items: int = 250):
+    rng = np.random.default_rng(seed)
+    items = [f"i{k}" for k in range(n_items)]
+    requests = [(f"r{k:02d}", k, "EU", True) for k in range(n_requests)]
+    clicks = [(f"r{k:02d}", items[j]) for k in range(n_requests) for j in rng.choice(n_items, 2, replace=False)]
+    intervals = [(i, int(a), int(a) + 60, "EU", True) for i, a in zip(items, rng.integers(-40, n_requests, n_items))]
+    held = _held(requests=requests, clicks=clicks, intervals=intervals, items=items)
+    scores = {name: rng.normal(size=(n_requests, n_items)) for name in ("a", "b", "c")}
+    relevance = rng.random((n_requests, n_items))
+    return held, scores, relevance
+
+
+def test_truth_metrics_follow_their_definitions_on_every_request():
+    """truth_recall@100: the share of the 100 truly best eligible items in the model's top 100;
+    truth_ndcg@100: the model's top 100 in its order, true relevance as gain, over the ideal."""
+    held, scores, relevance = _random_case()
+    n_items = relevance.shape[1]
+    ranked = rank_clicks({"a": lambda rows: scores["a"][rows]}, held, n_items, np.zeros(n_items),
+                         truth=lambda rows: relevance[rows], chunk=7)["a"]
+    eligible = held.eligibility(slice(0, held.requests), n_items)
+    discount = 1 / np.log2(np.arange(2, 102))
+    for r in range(held.requests):
+        ok = np.flatnonzero(eligible[r])
+        assert len(ok) >= 100
+        model_top = ok[np.argsort(-scores["a"][r, ok])[:100]]
+        true_top = ok[np.argsort(-relevance[r, ok])[:100]]
+        assert ranked.truth["truth_recall@100"][r] == pytest.approx(len(set(model_top) & set(true_top)) / 100)
+        ideal = (np.sort(relevance[r, ok])[::-1][:100] * discount).sum()
+        assert ranked.truth["truth_ndcg@100"][r] == pytest.approx((relevance[r, model_top] * discount).sum() / ideal)
+
+
+def test_scorers_ranked_in_one_pass_get_what_each_gets_alone():
+    held, scores, relevance = _random_case(seed=1)
+    n_items = relevance.shape[1]
+    popularity = np.arange(n_items, dtype=float)
+    together = rank_clicks({n: (lambda rows, s=s: s[rows]) for n, s in scores.items()}, held, n_items, popularity,
+                           truth=lambda rows: relevance[rows], chunk=9)
+    for name, s in scores.items():
+        alone = rank_clicks({name: lambda rows, s=s: s[rows]}, held, n_items, popularity,
+                            truth=lambda rows: relevance[rows], chunk=40)[name]
+        np.testing.assert_array_equal(together[name].rank, alone.rank)
+        np.testing.assert_array_equal(together[name].top_popularity, alone.top_popularity)
+        assert together[name].truth.keys() == alone.truth.keys() == {"truth_recall@100", "truth_ndcg@100"}
+        for metric in alone.truth:
+            np.testing.assert_allclose(together[name].truth[metric], alone.truth[metric], rtol=1e-12)
+    assert not np.array_equal(together["a"].rank, together["b"].rank)  # the scorers were not mixed up
 
 
 def _toy(seed: int = 0):
