@@ -147,10 +147,10 @@ def test_excluded_features_are_left_out_and_unknown_names_refused():
         FeatureSpec.fit(table, exclude="brand,colour")
 
 
-@pytest.mark.parametrize("batch_rows", [7, 1 << 18])
+@pytest.mark.parametrize("batch_rows", [61, 1 << 18])
 def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_path):
     """The streamed hand-off (record batches through a spill file, a request split across
-    batches at 7 rows per batch, batches encoded in parallel) gives the same spec and arrays
+    batches at 61 rows per batch, batches encoded in parallel) gives the same spec and arrays
     as loading the Arrow table and encoding it; the rows are in (day, request, position)
     order, so each request is one contiguous group; the spill file is gone afterwards."""
     from recsys_assets.assets.direct import connect
