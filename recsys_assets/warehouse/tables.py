@@ -6,7 +6,9 @@ partition write runs ``build.sql`` inside one transaction: it deletes the partit
 and inserts the new ones, so a re-run replaces the partition and a crash leaves the
 previous state. The DDL's hash is recorded, and
 a table whose DDL changed is recreated empty (its asset's code version changes too, so
-Dagster shows every downstream partition as needing a rebuild).
+Dagster shows every downstream partition as needing a rebuild). A history table (a row per
+trained model or comparison, appended: ``HISTORY_TABLES``) cannot be rebuilt from the logs, so
+a change that only adds columns keeps its rows, the new columns NULL or their default.
 """
 
 from __future__ import annotations
@@ -62,8 +64,14 @@ def missing_tables(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> lis
     return [t for t in tables if t not in present]
 
 
+#: tables holding a history no rebuild brings back: a row per trained model or comparison
+HISTORY_TABLES = frozenset({"ctr_ranker", "ranker_evaluation", "model_registry", "sampler_comparison",
+                            "retrieval_model", "retrieval_evaluation", "retrieval_comparison"})
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> list[str]:
-    """Create missing tables; recreate tables whose DDL changed. Returns the recreated ones."""
+    """Create missing tables; recreate tables whose DDL changed (a history table whose change
+    only adds columns keeps its rows). Returns the recreated or migrated ones."""
     tables = all_tables() if tables is None else list(tables)
     execute(con, "CREATE TABLE IF NOT EXISTS _schema_versions (table_name VARCHAR PRIMARY KEY, ddl_hash VARCHAR)")
     recreated = []
@@ -75,12 +83,37 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None =
         if exists and recorded.get(table) == want:
             continue
         with transaction(con):
+            # names below come from the fixed list of asset tables and the catalog, never from input
+            previous = f"_previous_{table}"
             if exists:  # its DDL changed (or was never recorded)
-                execute(con, f'DROP TABLE "{table}"')  # name comes from the fixed list of asset tables
+                execute(con, f'ALTER TABLE "{table}" RENAME TO "{previous}"')
                 recreated.append(table)
             run_sql(con, schema_files()[table])
+            if exists:
+                kept = _kept_columns(con, previous, table) if table in HISTORY_TABLES else None
+                if kept:
+                    names = ", ".join(f'"{c}"' for c in kept)
+                    execute(con, f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "{previous}"')
+                execute(con, f'DROP TABLE "{previous}"')
             execute(con, "INSERT OR REPLACE INTO _schema_versions VALUES (?, ?)", [table, want])
     return recreated
+
+
+def _kept_columns(con: duckdb.DuckDBPyConnection, old: str, new: str) -> list[str] | None:
+    """The old table's columns when the new one only adds columns (each old one there, with
+    its type; each added one nullable or with a default); None when the change is another."""
+    def columns(table: str) -> dict[str, tuple[str, bool]]:
+        rows = execute(con, "SELECT column_name, data_type, is_nullable = 'YES' OR column_default IS NOT NULL "
+                       "FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ? "
+                       "ORDER BY ordinal_position", [table])
+        return {name: (dtype, optional) for name, dtype, optional in rows}
+
+    before, after = columns(old), columns(new)
+    if any(after.get(name, (None,))[0] != dtype for name, (dtype, _) in before.items()):
+        return None
+    if not all(optional for name, (_, optional) in after.items() if name not in before):
+        return None
+    return list(before)
 
 
 def write_atomically(con: duckdb.DuckDBPyConnection, sql_names: str | Sequence[str], params: Mapping[str, Any],
