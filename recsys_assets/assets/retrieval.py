@@ -34,6 +34,7 @@ from recsys_assets.retrieval.evaluation import (
     HeldOut,
     Scorer,
     bootstrap,
+    exposure_weights,
     per_request,
     rank_clicks,
     slice_recall,
@@ -55,6 +56,7 @@ _PIPELINE = load_settings().pipeline
 PRIMARY = "recall@100"
 VALIDATION_CLICKS = 5000  # a seeded sample of the validation day's clicks judges the epochs (Recall@100 +- 0.006)
 TRUTH_PRIMARY = "truth_recall@100"  # the comparison's judge when the logs have full-catalog truth
+IPS_PRIMARY = "ips_recall@100"  # its judge otherwise: held-out clicks weighted by inverse exposure
 
 
 def retrieval_config(pipeline: PipelineConfig, policy: SamplerPolicy, **overrides: Any) -> RetrievalConfig:
@@ -208,6 +210,7 @@ class HeldOutSet:
     catalog: pa.Table
     popularity: np.ndarray     # training clicks per catalog item
     head: np.ndarray           # per held-out click: its item is in the head
+    exposure_weight: np.ndarray  # per held-out click: inverse exposure propensity of its item (ips_recall@100)
     relevance: Relevance | None = None  # the simulator's truth, when the logs have it
 
     def truth(self) -> Callable[[slice], np.ndarray] | None:
@@ -239,14 +242,17 @@ class HeldOutSet:
         held = HeldOut.from_tables(clicks, eligible, item_ids)
         counts = arrow_query(con, "model/retrieval_evaluation/item_clicks",
                              {"first_day": split.train[0], "last_day": split.train[-1]})
-        popularity = np.zeros(catalog.num_rows)
+        popularity, exposures = np.zeros(catalog.num_rows), np.zeros(catalog.num_rows)
         idx = index_of(counts.column("item_id"), item_ids)
         popularity[idx[idx >= 0]] = counts.column("clicks").to_numpy()[idx >= 0]
+        exposures[idx[idx >= 0]] = counts.column("exposures").to_numpy()[idx >= 0]
+        requests = int(counts.column("requests")[0].as_py()) if counts.num_rows else 0
         order = np.sort(popularity)[::-1]
         cut = order[np.searchsorted(np.cumsum(order), head_share * order.sum())] if order.sum() else np.inf
         head_items = popularity >= cut
         head = np.where(held.positive_item >= 0, head_items[np.maximum(held.positive_item, 0)], False)
-        return cls(held, catalog, popularity, head, load_relevance(logs_dir) if logs_dir is not None else None)
+        return cls(held, catalog, popularity, head, exposure_weights(exposures, requests, held.positive_item),
+                   load_relevance(logs_dir) if logs_dir is not None else None)
 
 
 def model_scorer(model: TwoTower, fields: np.ndarray, ev: HeldOutSet) -> Scorer:
@@ -267,7 +273,7 @@ def evaluate(scorers: dict[str, Scorer], ev: HeldOutSet) -> tuple[dict[str, dict
                                                                     dict[str, dict[str, float]]]:
     """Per-request metrics of every scorer over the held-out set (one pass), and their head/tail recall."""
     ranked = rank_clicks(scorers, ev.held, ev.catalog.num_rows, ev.popularity, truth=ev.truth())
-    return ({name: per_request(r, ev.held) for name, r in ranked.items()},
+    return ({name: per_request(r, ev.held, ev.exposure_weight) for name, r in ranked.items()},
             {name: _slices(r, ev) for name, r in ranked.items()})
 
 
@@ -367,7 +373,7 @@ def evaluation_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: every variant's metrics with 95% intervals, head and tail recall."""
     get = {(r["variant"], r["metric"], r["slice"]): r for r in rows}
     metrics = [f"recall@{k}" for k in KS] + ["ndcg@100", "top100_popularity"] \
-        + sorted({m for (_, m, _) in get if m.startswith("truth_")})
+        + sorted({m for (_, m, _) in get if m.startswith(("ips_", "truth_"))})
     present = {v for (v, _, _) in get}
     variants = [v for v in VARIANTS if v in present] + sorted(present - set(VARIANTS))
     lines = ["| variant | " + " | ".join(metrics) + " | recall@100 head | recall@100 tail |",
@@ -471,7 +477,7 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
     per_arm, slices = evaluate(scorers, ev)  # every arm in one pass over the held-out requests
     evaluate_seconds = time.perf_counter() - t0
     names = list(per_arm)
-    primary = TRUTH_PRIMARY if ev.relevance is not None else PRIMARY
+    primary = TRUTH_PRIMARY if ev.relevance is not None else IPS_PRIMARY
     means = {n: float(per_arm[n][primary].mean()) for n in names}
     ranked = sorted(names, key=lambda n: -means[n])
     best = ranked[0]
@@ -480,7 +486,8 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
     intervals = bootstrap(flat, seed)
     tied = [n for n in ranked[1:] if intervals[f"{n}-{best}|{primary}"][1] >= 0]
     recommendation = (f"`{best}` retrieves best ({primary} {means[best]:.4f}"
-                      + (", against the simulator's truth" if primary == TRUTH_PRIMARY else ", against held-out clicks")
+                      + (", against the simulator's truth" if primary == TRUTH_PRIMARY
+                         else ", against held-out clicks weighted by the inverse of their items' exposure")
                       + ")"
                       + (f"; not significantly better than {', '.join(f'`{n}`' for n in tied)} (95% paired interval "
                          "of the difference includes 0)" if tied else "; significantly better than every other arm"))
@@ -540,8 +547,9 @@ def _comparison_code_version() -> str:
     code_version=_comparison_code_version(),
     deps=[ctr_labels, impression_context, item_state, users, candidates, events],
     description="The retrieval model trained on the pools of every retrieval sampler policy (packaged and the user's) "
-    "on the same clicks (at most RECSYS_COMPARE_MAX_TRAIN_REQUESTS requests), evaluated over the full catalog on the same held-out days: ranked by Recall@100 with 95% "
-    "paired bootstrap intervals, with a recommendation.",
+    "on the same clicks (at most RECSYS_COMPARE_MAX_TRAIN_REQUESTS requests), evaluated over the full catalog on the same held-out days: ranked by truth_recall@100 where "
+    "the logs have the truth, else by ips_recall@100 (clicks weighted by inverse exposure), with 95% paired "
+    "bootstrap intervals and a recommendation.",
 )
 def retrieval_comparison(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          pipeline: PipelineConfig) -> dg.MaterializeResult:

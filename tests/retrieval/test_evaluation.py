@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recsys_assets.retrieval.evaluation import HeldOut, per_request, rank_clicks
+from recsys_assets.retrieval.evaluation import HeldOut, exposure_weights, per_request, rank_clicks
 
 T0 = dt.datetime(2026, 1, 10)
 
@@ -77,6 +77,32 @@ def test_tied_scores_rank_in_the_middle_of_their_tie():
     ranked = rank_clicks({"m": lambda rows: np.zeros((rows.stop - rows.start, 300))}, held, 300, np.zeros(300))["m"]
     assert ranked.rank.tolist() == [149.5]
     assert per_request(ranked, held)["recall@100"].tolist() == [0.0]
+
+
+def test_exposure_weights_are_inverse_propensities_clipped_at_the_95th_percentile():
+    exposures = np.array([0.0, 999.0, 99.0, 4.0])  # shown in 0, 999, 99 and 4 of 999 training requests
+    clicked = np.array([1] * 90 + [2] * 5 + [3] * 3 + [0, -1])  # the last click's item is not in the catalog
+    weights = exposure_weights(exposures, 999, clicked)
+    clip = np.percentile([1.0] * 90 + [10.0] * 5 + [200.0] * 3 + [1000.0] * 2, 95)
+    assert 10 < clip < 200
+    assert weights[:90].tolist() == [1.0] * 90 and weights[90:95].tolist() == [10.0] * 5
+    assert weights[95:].tolist() == [clip] * 5  # the rarely and never shown items: clipped
+
+
+def test_ips_recall_weighs_each_click_by_its_exposure_weight():
+    """r1: a rare item's click (weight 4) retrieved, a common one's (1) missed; r2: one common
+    click retrieved. Click recall: mean(1/2, 1) = 0.75; IPS recall: (4 + 1) / (4 + 1 + 1)."""
+    items = [f"i{k}" for k in range(300)]
+    held = _held(requests=[("r1", 1, "EU", True), ("r2", 2, "EU", True)],
+                 clicks=[("r1", "i3"), ("r1", "i250"), ("r2", "i5")],
+                 intervals=[(i, 0, 100, "EU", True) for i in items], items=items)
+    scores = -np.arange(300, dtype=float)
+    ranked = rank_clicks({"m": lambda rows: np.broadcast_to(scores, (rows.stop - rows.start, 300))}, held, 300,
+                         np.zeros(300))["m"]
+    metrics = per_request(ranked, held, exposure_weight=np.where(held.positive_item == 3, 4.0, 1.0))
+    assert metrics["recall@100"].mean() == pytest.approx(0.75)
+    assert metrics["ips_recall@100"].mean() == pytest.approx(5 / 6)
+    assert "ips_recall@100" not in per_request(ranked, held)  # no weights, no estimate
 
 
 def _random_case(seed: int = 0, n_requests: int = 40, n_items: int = 250):

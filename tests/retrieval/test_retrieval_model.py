@@ -171,8 +171,9 @@ def test_the_comparison_ranks_the_retrieval_policies_and_a_user_policy_adds_an_a
 
 
 def test_on_logs_without_truth_the_evaluation_and_the_promotion_use_held_out_clicks(trained, tmp_path, monkeypatch):
-    """A user's logs have no truth/: the truth figures are absent, not zero, and the registry
-    judges the retrieval model by click Recall@100 against popularity."""
+    """A user's logs have no truth/: the truth figures are absent, not zero, the registry
+    judges the retrieval model by click Recall@100 against popularity, and the comparison
+    ranks its arms by exposure-weighted click recall."""
     from pipeline import materialize, metadata, sql
 
     monkeypatch.setenv("RECSYS_LOGS", str(tmp_path))  # a logs folder without truth/
@@ -182,6 +183,12 @@ def test_on_logs_without_truth_the_evaluation_and_the_promotion_use_held_out_cli
     (judged_by, reason) = sql("SELECT judged_by, promotion_reason FROM model_registry WHERE model_kind = 'retrieval_model' "
                               "ORDER BY registered_at DESC LIMIT 1")[0]
     assert judged_by == "recall@100" and "popularity baseline" in reason
+    assert 0 < evaluation["model/ips_recall@100"] <= 1
+    (result,) = materialize(["retrieval_comparison"], retrieval_compare_arms="retrieval-default,retrieval-uniform",
+                            **FAST)
+    comparison = metadata(result, "retrieval_comparison")
+    assert comparison["primary_metric"] == "ips_recall@100"  # exposure-weighted clicks judge the arms, not raw clicks
+    assert "weighted by the inverse of their items' exposure" in comparison["recommendation"]
 
 
 def test_the_popularity_check_fails_only_a_retrieval_model_significantly_worse_than_popularity():
