@@ -454,7 +454,7 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
     base = Prepared.load(con, split, pools=False)  # each arm draws its own pools
     base.train.positives = sample_requests(base.train.positives, pipeline.compare_max_train_requests, seed)
     ev = HeldOutSet.load(con, split, base.train.catalog, pipeline.compare_head_share, load_settings().logs_dir)
-    scorers, info = {}, {}
+    scorers, info, skipped = {}, {}, {}
     # the arms' pools are drawn by SQL on a second connection while the previous arm trains
     with second_session(con) as draw_con:
         drawer = ThreadPoolExecutor(max_workers=1)
@@ -466,13 +466,24 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
                 prepared = Prepared(dataclasses.replace(base.train, negatives=pools), base.valid)
                 if log:
                     log(f"retrieval arm {i}/{len(arms)} {policy.name}: {pools.num_rows} negatives")
-                model, result, fields = fit(prepared, retrieval_config(pipeline, policy), log, policy.name)
+                config = retrieval_config(pipeline, policy)
+                if pools.num_rows == 0 and not config.in_batch:  # e.g. exposed-only on one-item slates
+                    skipped[policy.name] = (f"its sources ({', '.join(policy.retrieval_params()['src_names'])}) drew no negative "
+                                            "on the training days of these logs")
+                    continue
+                model, result, fields = fit(prepared, config, log, policy.name)
                 scorers[policy.name] = model_scorer(model, fields, ev)
                 info[policy.name] = {"version": policy.version, "description": policy.description,
                                      "negatives": pools.num_rows, "best_epoch": result.best_epoch,
                                      "seconds": time.perf_counter() - t0}
         finally:
             drawer.shutdown(wait=True, cancel_futures=True)  # before the second connection closes
+    if len(scorers) < 2:
+        reason = (f"not compared: {len(scorers)} of {len(arms)} retrieval policies have a pool on these logs; "
+                  + "; ".join(f"`{n}`: {why}" for n, why in skipped.items()))
+        if log:
+            log(reason)
+        return {"arms": len(scorers), **split.describe(), "recommendation": dg.MetadataValue.md(reason)}
     t0 = time.perf_counter()
     per_arm, slices = evaluate(scorers, ev)  # every arm in one pass over the held-out requests
     evaluate_seconds = time.perf_counter() - t0
@@ -490,7 +501,8 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
                          else ", against held-out clicks weighted by the inverse of their items' exposure")
                       + ")"
                       + (f"; not significantly better than {', '.join(f'`{n}`' for n in tied)} (95% paired interval "
-                         "of the difference includes 0)" if tied else "; significantly better than every other arm"))
+                         "of the difference includes 0)" if tied else "; significantly better than every other arm")
+                      + "".join(f"; `{n}` not compared: {why}" for n, why in skipped.items()))
     compared_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     comparison_id = f"rcmp-{compared_at:%Y%m%dT%H%M%S}-" + hashlib.sha256(
         ("|".join(info[n]["version"] for n in ranked) + str(split.describe())).encode()).hexdigest()[:8]

@@ -52,6 +52,8 @@ class RunOutcome:
     failed_checks: list[CheckOutcome] = field(default_factory=list)
     error: str = ""
     checks_passed: int = 0
+    failed_steps: list[str] = field(default_factory=list)   # the assets whose step raised
+    skipped_steps: list[str] = field(default_factory=list)  # not run because an upstream step failed
 
 
 def _needs_later_stage(graph, child: dg.AssetKey, parent: dg.AssetKey) -> bool:
@@ -129,7 +131,9 @@ def execute(
         if log_path is not None:
             append_event_log(instance, result.run_id, log_path)
         outcome = RunOutcome(step, result.success, time.perf_counter() - t0, failed, _error_text(result),
-                             checks_passed=sum(e.passed for e in evaluations))
+                             checks_passed=sum(e.passed for e in evaluations),
+                             failed_steps=_step_keys(result, "STEP_FAILURE"),
+                             skipped_steps=_step_keys(result, "STEP_SKIPPED"))
         outcomes.append(outcome)
         if on_step:
             on_step(i, len(steps), step, outcome)
@@ -154,6 +158,11 @@ def append_event_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> N
         lines.append(f"{when} {level:<7} {run_id[:8]} {entry.step_key or '-'} {event} {text}".rstrip())
     with path.open("a") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def _step_keys(result: dg.ExecuteInProcessResult, event_type: str) -> list[str]:
+    """The steps (one per asset here) of the run that had an event of the type, in order."""
+    return list(dict.fromkeys(e.step_key for e in result.all_events if e.event_type_value == event_type and e.step_key))
 
 
 def _error_text(result: dg.ExecuteInProcessResult) -> str:

@@ -30,7 +30,9 @@ def print_summary(settings: Settings, outcomes: list[RunOutcome], seconds: float
     print(_wrap("time by stage: " + ", ".join(f"{g} {s:.1f} s" for g, s in by_stage.items())))
     for o in outcomes:
         if not o.success:
-            print(f"\nFAILED: {o.step.label()}")
+            failed = ", ".join(o.failed_steps) or o.step.label()
+            skipped = f" (not run because of it: {', '.join(o.skipped_steps)})" if o.skipped_steps else ""
+            print(_wrap(f"\nFAILED: {failed}{skipped}"))
             print(textwrap.indent(_clip(o.error, 12), "  "))
     checks = [(o.step.partition_key, c) for o in outcomes for c in o.failed_checks]
     errors = sum(c.severity == "ERROR" for _, c in checks)
@@ -60,7 +62,8 @@ def _print_warehouse(settings: Settings) -> None:
             model = [r["model_id"] for r in query_dicts(con, "model/model_registry/latest")]
             if model:
                 rows = query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model[0]})
-                values = {(r["variant"], r["metric"]): r["value"] for r in rows}
+                # undefined figures are NULL (no NDCG within one-item slates): the first defined one heads
+                values = {(r["variant"], r["metric"]): r["value"] for r in rows if r["value"] is not None}
                 metric = next((m for m in HEADLINE if ("model", m) in values), None)
                 if metric:
                     figures = ", ".join(f"{v} {values[(v, metric)]:.4f}" for v in ("model", "naive", "logging", "ceiling")
@@ -70,7 +73,7 @@ def _print_warehouse(settings: Settings) -> None:
                     print(_wrap(line))
         if {"retrieval_model", "retrieval_evaluation", "model_registry"} <= existing:
             rows = query_dicts(con, "model/retrieval_evaluation/headline")
-            values = {r["variant"]: r["value"] for r in rows}
+            values = {r["variant"]: r["value"] for r in rows if r["value"] is not None}
             if "model" in values:
                 figures = ", ".join(f"{v} {values[v]:.4f}" for v in VARIANTS
                                     if v in values)

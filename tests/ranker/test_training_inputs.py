@@ -1,5 +1,6 @@
 """What the ranker trains on when the logs are unusual: one impression per request (banner or
-carousel slots) trains a pointwise model on every shown item; a validation or training day
+carousel slots) trains a pointwise model on every shown item (and the retrieval comparison
+leaves out the arms that cannot draw a pool there, saying why); a validation or training day
 without a click stops the ranker with a message naming the day, instead of a near-empty (or
 all-negative) model."""
 
@@ -38,6 +39,18 @@ def test_logs_with_one_impression_per_request_train_a_pointwise_model(tmp_path):
     assert ranker["rows"] == shown and 0 < ranker["positives"] < ranker["rows"]
     assert con.execute("SELECT training_rows FROM ctr_ranker").fetchone()[0] == "all_shown"
     assert "model/auc" in out["ranker_evaluation"]
+    # NDCG within one-item slates is undefined (NULL), not 0: the run's summary heads with AUC instead
+    assert con.execute("SELECT count(*) FROM ranker_evaluation WHERE metric = 'ndcg@10' AND value IS NOT NULL"
+                       ).fetchone()[0] == 0
+    # the retrieval comparison compares the arms that have a pool, and says why the others are out
+    from recsys_assets.assets.retrieval import build_retrieval_comparison
+
+    arms = PipelineConfig(retrieval_compare_arms="retrieval-exposed,retrieval-uniform,retrieval-default", retrieval_epochs=2)
+    meta = build_retrieval_comparison(con, arms)
+    assert meta["arms"] == 2 and {"retrieval-uniform/seconds", "retrieval-default/seconds"} <= meta.keys()
+    assert "`retrieval-exposed` not compared: its sources (exposed_no_click) drew no negative" in meta["recommendation"].value
+    only = build_retrieval_comparison(con, PipelineConfig(retrieval_compare_arms="retrieval-exposed,retrieval-exposed"))
+    assert only["arms"] == 0 and "not compared: 0 of 2 retrieval policies have a pool" in only["recommendation"].value
 
 
 @pytest.mark.parametrize(("day", "message"), [
