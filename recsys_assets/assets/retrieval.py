@@ -190,7 +190,8 @@ def build_retrieval_model(con, pipeline: PipelineConfig, run_id: str | None = No
     + "-" + sampler_policy(_PIPELINE.retrieval_sampler, "retrieval").content_hash,
     deps=[retrieval_negatives, ctr_labels, impression_context, item_state],
     description="Two-tower retrieval model (NumPy) trained with a sampled softmax over each click's negatives from "
-    "retrieval_negatives, logits corrected by the pool's mixture probability (logQ); saved as arrays + JSON.",
+    "retrieval_negatives, logits corrected by the pool's mixture probability (logQ), and (RECSYS_RETRIEVAL_IN_BATCH) "
+    "the batch's other clicks, corrected by click share; saved as arrays + JSON.",
 )
 def retrieval_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                     pipeline: PipelineConfig) -> dg.MaterializeResult:
@@ -467,7 +468,7 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
                 if log:
                     log(f"retrieval arm {i}/{len(arms)} {policy.name}: {pools.num_rows} negatives")
                 config = retrieval_config(pipeline, policy)
-                if pools.num_rows == 0 and not config.in_batch:  # e.g. exposed-only on one-item slates
+                if pools.num_rows == 0:  # e.g. exposed-only on one-item slates: nothing of the pool to compare
                     skipped[policy.name] = (f"its sources ({', '.join(policy.retrieval_params()['src_names'])}) drew no negative "
                                             "on the training days of these logs")
                     continue
