@@ -16,6 +16,8 @@ from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import all_tables
 
 HEADLINE = ("truth_ndcg@10", "ndcg@10", "auc")
+#: how a headline figure is named when it is not the truth's
+BIASED = {"ndcg@10": "click NDCG@10 (biased: it rewards reproducing the logged order)"}
 
 
 def print_summary(settings: Settings, outcomes: list[RunOutcome], seconds: float, partition_keys: list[str],
@@ -61,14 +63,8 @@ def _print_warehouse(settings: Settings) -> None:
         if "ctr_ranker" in existing and "ranker_evaluation" in existing:
             model = [r["model_id"] for r in query_dicts(con, "model/model_registry/latest")]
             if model:
-                rows = query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model[0]})
-                # undefined figures are NULL (no NDCG within one-item slates): the first defined one heads
-                values = {(r["variant"], r["metric"]): r["value"] for r in rows if r["value"] is not None}
-                metric = next((m for m in HEADLINE if ("model", m) in values), None)
-                if metric:
-                    figures = ", ".join(f"{v} {values[(v, metric)]:.4f}" for v in ("model", "naive", "logging", "ceiling")
-                                        if (v, metric) in values)
-                    print(f"model {model[0]}: {metric} on the held-out days: {figures}")
+                for line in headline_lines(con, model[0]):
+                    print(_wrap(line))
                 for line in model_to_use(con, model[0]):
                     print(_wrap(line))
         if {"retrieval_model", "retrieval_evaluation", "model_registry"} <= existing:
@@ -83,6 +79,26 @@ def _print_warehouse(settings: Settings) -> None:
                                else f"; NOT promoted: {rows[0]['promotion_reason']}")))
     finally:
         con.close()
+
+
+def headline_lines(con: duckdb.DuckDBPyConnection, model_id: str) -> list[str]:
+    """The model's headline figures next to the baselines: truth NDCG@10 where the logs have the
+    truth; else the estimate the registry judged by, then the first defined of click NDCG@10
+    (labelled biased) and AUC. Undefined figures (NULL: no NDCG within one-item slates) are skipped."""
+    rows = query_dicts(con, "model/ranker_evaluation/headline", {"model_id": model_id})
+    values = {(r["variant"], r["metric"]): r["value"] for r in rows if r["value"] is not None}
+    entry = query_dicts(con, "model/model_registry/entry", {"model_id": model_id})
+    judge = entry[0]["judged_by"] if entry else None
+    first = next((m for m in HEADLINE if ("model", m) in values), None)
+    if first is None:
+        return []
+    metrics = [first] if first == "truth_ndcg@10" or ("model", judge) not in values else list(dict.fromkeys([judge, first]))
+    lines = []
+    for metric in metrics:
+        figures = ", ".join(f"{v} {values[(v, metric)]:.4f}" for v in ("model", "naive", "logging", "ceiling")
+                            if (v, metric) in values)
+        lines.append(f"model {model_id}: {BIASED.get(metric, metric)} on the held-out days: {figures}")
+    return lines
 
 
 def model_to_use(con: duckdb.DuckDBPyConnection, model_id: str) -> list[str]:
