@@ -88,8 +88,8 @@ class PipelineConfig(dg.ConfigurableResource):
         default=20, ge=1, description="retrieval training epochs at most (early stopping after 2 without a better "
         "validation Recall@100)")
     retrieval_in_batch: bool = Field(
-        default=False, description="the batch's other clicks as extra negatives of the retrieval model (logQ by click "
-        "share; measured: the full softmax's recall at about 10% more training time)")
+        default=True, description="the batch's other clicks as extra negatives of the retrieval model, next to its "
+        "pool (logQ by click share): the full softmax's recall where the pool alone fell short on large catalogs")
     retrieval_full_softmax_max_items: int = Field(
         default=50_000, ge=0, description="the retrieval evaluation's full-softmax control is trained up to this "
         "catalog size (0 = never)")
