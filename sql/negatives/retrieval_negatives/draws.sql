@@ -23,7 +23,7 @@ CREATE OR REPLACE TEMP TABLE rn_sources AS
 SELECT unnest($src_names) AS source, unnest($src_counts) AS wanted, unnest($src_weights) AS weight;
 
 CREATE OR REPLACE TEMP TABLE rn_pos AS
-SELECT row_number() OVER () AS _p,  -- the positive's integer key in the draws below
+SELECT row_number() OVER (ORDER BY l.request_id, l.item_id) AS _p,  -- the positive's integer key in the draws below
        l.request_id, l.item_id AS positive_item_id, l.user_id, l.request_ts,
        c.category AS positive_category, c.dedup_group AS positive_dedup_group, c.region,
        coalesce(u.age_verified, false) AS age_verified
@@ -34,7 +34,7 @@ WHERE l.day = $day AND l.label = 1;
 
 CREATE OR REPLACE TEMP TABLE rn_catalog AS
 WITH day_states AS (
-    SELECT item_id, arg_min(category, valid_from) AS category
+    SELECT item_id, min_by(category, valid_from) AS category
     FROM item_state
     WHERE valid_from < $end AND valid_to > $start AND in_stock AND status = 'active'
     GROUP BY item_id
