@@ -53,7 +53,7 @@ class RunOutcome:
     error: str = ""
     checks_passed: int = 0
     failed_steps: list[str] = field(default_factory=list)   # the assets whose step raised
-    skipped_steps: list[str] = field(default_factory=list)  # not run because an upstream step failed
+    skipped_steps: list[str] = field(default_factory=list)  # not run: something upstream failed
 
 
 def _needs_later_stage(graph, child: dg.AssetKey, parent: dg.AssetKey) -> bool:
@@ -133,7 +133,7 @@ def execute(
         outcome = RunOutcome(step, result.success, time.perf_counter() - t0, failed, _error_text(result),
                              checks_passed=sum(e.passed for e in evaluations),
                              failed_steps=_step_keys(result, "STEP_FAILURE"),
-                             skipped_steps=_step_keys(result, "STEP_SKIPPED"))
+                             skipped_steps=_not_run(step, result))
         outcomes.append(outcome)
         if on_step:
             on_step(i, len(steps), step, outcome)
@@ -163,6 +163,14 @@ def append_event_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> N
 def _step_keys(result: dg.ExecuteInProcessResult, event_type: str) -> list[str]:
     """The steps (one per asset here) of the run that had an event of the type, in order."""
     return list(dict.fromkeys(e.step_key for e in result.all_events if e.event_type_value == event_type and e.step_key))
+
+
+def _not_run(step: Step, result: dg.ExecuteInProcessResult) -> list[str]:
+    """The step's assets neither materialized nor failed: not run because something upstream failed."""
+    done = {e.asset_key.to_user_string() for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key is not None}
+    failed = set(_step_keys(result, "STEP_FAILURE"))
+    return [name for name in (k.to_user_string() for k in step.assets) if name not in done and name not in failed]
 
 
 def _error_text(result: dg.ExecuteInProcessResult) -> str:

@@ -33,7 +33,7 @@ def print_summary(settings: Settings, outcomes: list[RunOutcome], seconds: float
     for o in outcomes:
         if not o.success:
             failed = ", ".join(o.failed_steps) or o.step.label()
-            skipped = f" (not run because of it: {', '.join(o.skipped_steps)})" if o.skipped_steps else ""
+            skipped = f" (so not run: {', '.join(o.skipped_steps)})" if o.skipped_steps else ""
             print("\n" + _wrap(f"FAILED: {failed}{skipped}"))
             print(textwrap.indent(_clip(o.error, 12), "  "))
     checks = [(o.step.partition_key, c) for o in outcomes for c in o.failed_checks]

@@ -56,3 +56,17 @@ def test_verbose_streams_the_event_log_to_the_console(quiet_run, home):
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     events = [line for line in (verbose.stdout + verbose.stderr).splitlines() if DAGSTER_EVENT_LINE.search(line)]
     assert any("STEP_START" in line for line in events) and any("STEP_SUCCESS" in line for line in events)
+
+
+def test_a_failed_run_names_what_failed_what_it_stopped_and_why(tmp_path):
+    """Three days cannot hold a training, a validation and two held-out days: the model steps
+    fail with that reason, the summary names them and the assets not run because of them, and
+    no traceback reaches the console."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECSYS_", "DAGSTER_"))}
+    env |= {"RECSYS_HOME": str(tmp_path), "RECSYS_SIM_REQUESTS_PER_DAY": "200", "RECSYS_SIM_DAYS": "3"}
+    run = subprocess.run([*RECSYS, "run"], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 1
+    out = " ".join(run.stdout.split())  # the summary wraps long lines
+    assert re.search(r"FAILED: [a-z_, ]*\bposition_bias\b[a-z_, ]* \(so not run: [a-z_, ]*\bctr_ranker\b", out), out
+    assert "need at least 4 days of labels (train, validation, 2 evaluation); found 3" in out
+    assert "Traceback" not in run.stdout + run.stderr
