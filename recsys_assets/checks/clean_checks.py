@@ -1,4 +1,5 @@
-"""Checks of the clean layer: the row accounting adds up, and keys are unique."""
+"""Checks of the clean layer: the row accounting adds up, keys are unique, and a partition does
+not lose more than a small share of its rows to quarantine without a warning that says why."""
 
 
 import dagster as dg
@@ -10,6 +11,20 @@ from recsys_assets.warehouse.sql import query_dicts
 
 ROW_ACCOUNTING_BALANCES = "row_accounting_balances"
 UNIQUE_KEYS = "unique_keys"
+QUARANTINE_RATE = "quarantine_rate"
+#: a partition warns when more than this share of its raw rows is quarantined (`recsys validate`'s
+#: default limit) and at least this many rows (a few bad rows of a small partition are not a pattern)
+MAX_QUARANTINE_RATE = 0.01
+MIN_QUARANTINED_ROWS = 10
+#: what to look at, for the reasons a systematic cause usually explains
+QUARANTINE_HINTS = {
+    "event_precedes_request": "events logged before their request beyond RECSYS_SKEW_TOLERANCE_SECONDS: if the "
+    "event and request loggers' clocks differ, raise it",
+    "impression_precedes_request": "impressions logged before their request beyond RECSYS_SKEW_TOLERANCE_SECONDS: "
+    "if the loggers' clocks differ, raise it",
+    "unknown_request": "rows whose request_id is in no requests file of the days around: a missing or late "
+    "requests file, or ids written differently",
+}
 
 _PARTITIONED = {
     "requests": clean.requests,
@@ -67,5 +82,40 @@ def _unique_check(table: str, asset: dg.AssetsDefinition) -> dg.AssetChecksDefin
     return _check
 
 
+def _quarantine_check(table: str, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset, name=QUARANTINE_RATE, blocking=False, pool=WAREHOUSE_POOL,
+        description=f"WARN when more than {MAX_QUARANTINE_RATE:.0%} of the partition's raw {table} rows (and at least "
+        f"{MIN_QUARANTINED_ROWS}) are quarantined, naming the reasons: a systematic cause (clock skew, a missing "
+        "file, a changed format) loses data every day until it is fixed.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        day = run_partition(context)
+        with warehouse.get_connection() as con:
+            rows = query_dicts(con, "checks/quarantine_rate", {"table": table, "day": day})
+        return quarantine_result(table, day, rows)
+
+    return _check
+
+
+def quarantine_result(table: str, day: str, rows: list[dict]) -> dg.AssetCheckResult:
+    """The check's verdict on ``checks/quarantine_rate`` rows (reason, rows, raw_rows)."""
+    quarantined = sum(int(r["rows"]) for r in rows)
+    raw = int(rows[0]["raw_rows"]) if rows else 0
+    rate = quarantined / raw if raw else 0.0
+    meta = {"raw_rows": raw, "quarantined_rows": quarantined, "quarantine_rate": round(rate, 6),
+            **{f"reason/{r['reason']}": int(r["rows"]) for r in rows}}
+    if rate <= MAX_QUARANTINE_RATE or quarantined < MIN_QUARANTINED_ROWS:
+        return dg.AssetCheckResult(passed=True, metadata=meta)
+    reasons = "; ".join(f"{r['reason']} {int(r['rows']):,}" + (f" ({QUARANTINE_HINTS[r['reason']]})"
+                                                               if r["reason"] in QUARANTINE_HINTS else "")
+                        for r in rows[:3])
+    return dg.AssetCheckResult(
+        passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
+        description=f"{table} {day}: {rate:.1%} of {raw:,} raw rows quarantined (more than {MAX_QUARANTINE_RATE:.0%}): "
+        f"{reasons}. The rows and their reasons are in the quarantine table.")
+
+
 accounting_checks = [_accounting_check(t, a) for t, a in _PARTITIONED.items()]
 unique_checks = [_unique_check(t, a) for t, a in _PARTITIONED.items() if t != "candidates"]
+quarantine_checks = [_quarantine_check(t, a) for t, a in _PARTITIONED.items()]

@@ -232,3 +232,43 @@ def test_skew_late_events_and_ineligible_items_are_handled(dirty_sim):
         assert excluded.get(reason, 0) > 0, reason
     assert _count(con, "SELECT sum(rows) FROM raw_logs") == _count(con, "SELECT sum(rows) FROM row_accounting "
                                                                       "WHERE source_table IN ('requests','impressions','events','candidates')")
+
+
+def _check_results(result, name):
+    return {e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and e.asset_check_evaluation_data.check_name == name}
+
+
+def test_a_partition_losing_many_rows_to_quarantine_warns_with_the_reason_and_what_to_do(home):
+    """Clocks 10 minutes apart: 30 of 31 clicks were logged before their request, beyond the skew
+    tolerance. Quarantining them is the rule; doing it silently day after day is not: the
+    partition's quarantine_rate check warns, names the reason and the setting to look at."""
+    requests = [{"request_id": f"r{k}", "ts": at(k), "user_id": "u1"} for k in range(31)]
+    events = [_event(f"e{k}", at(k) - dt.timedelta(minutes=10), request=f"r{k}") for k in range(1, 31)]
+    minimal_logs(home / "logs", requests=requests, events=[_event("e0", at(1), request="r0"), *events],
+                 impressions=[{"request_id": f"r{k}", "item_id": "i1", "position": 1} for k in range(31)])
+    materialize(["raw_logs", "outages", "users", "items"])
+    (result,) = materialize(["requests", "impressions", "events"], [DAY])
+    checks = _check_results(result, "quarantine_rate")
+    assert checks["requests"].passed and checks["impressions"].passed  # nothing of theirs quarantined
+    warned = checks["events"]
+    assert not warned.passed and warned.severity.value == "WARN"
+    assert warned.description.startswith(f"events {DAY}: 96.8% of 31 raw rows quarantined (more than 1%): "
+                                         "event_precedes_request 30 (events logged before their request beyond "
+                                         "RECSYS_SKEW_TOLERANCE_SECONDS")
+
+
+@pytest.mark.parametrize(("rows", "passed"), [
+    ([{"reason": "unknown_request", "rows": 9, "raw_rows": 50}], True),      # 18%, but 9 rows: not a pattern
+    ([{"reason": "unknown_request", "rows": 10, "raw_rows": 1000}], True),   # 1.0%: at the limit
+    ([{"reason": "unknown_request", "rows": 11, "raw_rows": 1000}], False),  # 1.1%
+    ([], True),
+])
+def test_the_quarantine_rate_warns_above_one_percent_and_ten_rows(rows, passed):
+    from recsys_assets.checks.clean_checks import quarantine_result
+
+    result = quarantine_result("impressions", DAY, rows)
+    assert result.passed is passed
+    if not passed:
+        assert "unknown_request 11 (rows whose request_id is in no requests file" in result.description
