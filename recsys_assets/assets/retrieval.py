@@ -29,6 +29,7 @@ from recsys_assets.ranker.truth import Relevance, load_relevance
 from recsys_assets.retrieval import model as model_files
 from recsys_assets.retrieval.data import TrainingData, index_of
 from recsys_assets.retrieval.evaluation import (
+    IPS_RECALL,
     KS,
     VARIANTS,
     HeldOut,
@@ -56,7 +57,6 @@ _PIPELINE = load_settings().pipeline
 PRIMARY = "recall@100"
 VALIDATION_CLICKS = 5000  # a seeded sample of the validation day's clicks judges the epochs (Recall@100 +- 0.006)
 TRUTH_PRIMARY = "truth_recall@100"  # the comparison's judge when the logs have full-catalog truth
-IPS_PRIMARY = "ips_recall@100"  # its judge otherwise: held-out clicks weighted by inverse exposure
 
 
 def retrieval_config(pipeline: PipelineConfig, policy: SamplerPolicy, **overrides: Any) -> RetrievalConfig:
@@ -489,7 +489,7 @@ def build_retrieval_comparison(con, pipeline: PipelineConfig, seed: int = 0, log
     per_arm, slices = evaluate(scorers, ev)  # every arm in one pass over the held-out requests
     evaluate_seconds = time.perf_counter() - t0
     names = list(per_arm)
-    primary = TRUTH_PRIMARY if ev.relevance is not None else IPS_PRIMARY
+    primary = TRUTH_PRIMARY if ev.relevance is not None else IPS_RECALL
     means = {n: float(per_arm[n][primary].mean()) for n in names}
     ranked = sorted(names, key=lambda n: -means[n])
     best = ranked[0]

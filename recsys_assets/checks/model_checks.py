@@ -1,7 +1,8 @@
 """Checks of the model layer: the ranker had something to learn from (WARN), and it is not
 significantly worse than the naive baseline on the best valid estimate (ERROR: the registry
-does not promote such a model); the retrieval model is not significantly worse than popularity (ERROR). They tell the user when the tool could not help on these
-logs instead of leaving every run green."""
+does not promote such a model); the retrieval model is not significantly worse than
+popularity (ERROR). They tell the user when the tool could not help on these logs instead of
+leaving every run green."""
 
 from __future__ import annotations
 

@@ -33,6 +33,9 @@ KS = (50, 100, 200)
 #: what retrieval_evaluation reports, in this order: the model and its three controls
 VARIANTS = ("model", "no_logq", "full_softmax", "popularity")
 NDCG_K = 100
+IPS_K = 100
+#: held-out clicks weighted by the inverse of their item's exposure (the comparison's judge without truth)
+IPS_RECALL = f"ips_recall@{IPS_K}"
 BOOTSTRAP = 200
 BLOCK_CELLS = 8_000_000  # requests x items scored at once (64 MB of float64): blocks shrink as the catalog grows
 
@@ -208,8 +211,8 @@ def per_request(ranked: Ranked, held: HeldOut, exposure_weight: np.ndarray | Non
         hits = np.bincount(held.positive_request, weights=(ranked.rank < k).astype(float), minlength=n)
         out[f"recall@{k}"] = hits / np.maximum(clicks, 1)
     if exposure_weight is not None and len(exposure_weight):
-        weighted = np.bincount(held.positive_request, weights=exposure_weight * (ranked.rank < NDCG_K), minlength=n)
-        out[f"ips_recall@{NDCG_K}"] = weighted / (exposure_weight.sum() / max(n, 1))
+        weighted = np.bincount(held.positive_request, weights=exposure_weight * (ranked.rank < IPS_K), minlength=n)
+        out[IPS_RECALL] = weighted / (exposure_weight.sum() / max(n, 1))
     gain = np.where(ranked.rank < NDCG_K, 1.0 / np.log2(np.minimum(ranked.rank, NDCG_K) + 2.0), 0.0)
     dcg = np.bincount(held.positive_request, weights=gain, minlength=n)
     ideal = np.cumsum(1.0 / np.log2(np.arange(NDCG_K) + 2.0))
