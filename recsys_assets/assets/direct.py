@@ -103,6 +103,8 @@ DAILY_BUILDERS: dict[str, Callable[[Inputs, str], Any]] = {
     "impressions": _clean_partition("impressions"),
     "events": _clean_partition("events"),
     "candidates": _clean_partition("candidates"),
+    "history_rows": lambda b, k: snapshots.build_history_rows(b.con, k),
+    "history_rollups": lambda b, k: snapshots.build_history_rollups(b.con, k),
     "impression_context": lambda b, k: snapshots.build_impression_context(b.con, b.pipeline, k),
     "ctr_labels": _labels("ctr_labels", "ctr"),
     "conversion_labels": _labels("conversion_labels", "conversion"),

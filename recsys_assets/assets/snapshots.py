@@ -1,8 +1,11 @@
 """Snapshots layer: point-in-time item state and each impression's context as of its request.
 
-``item_state`` turns item versions into bitemporal SCD intervals; ``impression_context``
-joins every user-traffic impression with the item state and with user, item and query
-history computed only from events that happened and were recorded before the request.
+``item_state`` turns item versions into bitemporal SCD intervals; ``history_rows`` keeps a
+day's clicks, purchases and exposures as narrow rows with the keys history is read by, and
+``history_rollups`` sums them per key and day; ``impression_context`` joins every
+user-traffic impression with the item state and with user, item and query history computed
+only from rows that happened and were recorded before the request: whole days from the
+rollups, the window's edges from the rows.
 """
 
 import itertools
@@ -49,6 +52,57 @@ def build_item_state(con) -> dict[str, Any]:
     return meta
 
 
+def build_history_rows(con, partition_key: str) -> dict[str, Any]:
+    params = day_bounds(partition_key)
+    ensure_schema(con)
+    write_atomically(con, "snapshots/history_rows/build", params)
+    meta = _rows_meta(query_dicts(con, "snapshots/history_rows/metadata", {"day": params["day"]}))
+    meta["dagster/row_count"] = meta.get("rows", 0)
+    return meta
+
+
+@dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
+    group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
+    code_version=sql_code_version("snapshots/history_rows/build", "snapshots/history_rows/metadata",
+                                  tables=["history_rows"]),
+    deps=[item_state, impressions, events, dg.AssetDep(requests, partition_mapping=window(-2, 2))],
+    description="The day's user-traffic clicks, purchases and exposures as narrow history rows: when each "
+                "became available and the user, item, category and query it counts for.",
+)
+def history_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        return dg.MaterializeResult(metadata=build_history_rows(con, context.partition_key))
+
+
+def build_history_rollups(con, partition_key: str) -> dict[str, Any]:
+    params = day_bounds(partition_key)
+    ensure_schema(con)
+    write_atomically(con, "snapshots/history_rollups/build", params)
+    meta = _rows_meta(query_dicts(con, "snapshots/history_rollups/metadata", {"day": params["day"]}))
+    meta["dagster/row_count"] = meta.get("rows", 0)
+    return meta
+
+
+@dg.asset(
+    automation_condition=refresh_within(LOOKBACK_DAYS),
+    group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
+    code_version=sql_code_version("snapshots/history_rollups/build", "snapshots/history_rollups/metadata",
+                                  tables=["history_rollups"]),
+    deps=[history_rows],
+    description="The day's history rows summed per key family (user, user x category, user x item, item, query, "
+                "query x category, query x item) and availability day: the whole days of every history window.",
+)
+def history_rollups(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        return dg.MaterializeResult(metadata=build_history_rollups(con, context.partition_key))
+
+
+def history_reach(pipeline: PipelineConfig) -> int:
+    """How many days before a day its snapshot reads history rows and rollups from."""
+    return max(pipeline.history_days, pipeline.popularity_days) + 1
+
+
 def context_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, Any]:
     return day_bounds(partition_key) | {
         "history_days": pipeline.history_days,
@@ -89,10 +143,10 @@ def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) 
     code_version=sql_code_version("snapshots/impression_context/build", "snapshots/impression_context/metadata", "snapshots/impression_context/rowids",
                                   tables=["impression_context"]),
     deps=[
-        item_state, users,
-        dg.AssetDep(requests, partition_mapping=window(-_PIPELINE.popularity_days - 1, 1)),
-        dg.AssetDep(impressions, partition_mapping=window(-_PIPELINE.popularity_days - 1, 0)),
-        dg.AssetDep(events, partition_mapping=window(-_PIPELINE.history_days - 1, 0)),
+        item_state, users, impressions,
+        dg.AssetDep(requests, partition_mapping=window(-1, 1)),
+        dg.AssetDep(history_rows, partition_mapping=window(-history_reach(_PIPELINE), 0)),
+        dg.AssetDep(history_rollups, partition_mapping=window(-history_reach(_PIPELINE), 0)),
     ],
     description="Each user-traffic impression with item state and user/item/query history as of its request time.",
 )

@@ -347,7 +347,8 @@ seed: 1
     write_policy(home / "policies", careless, "careless.yaml")
     monkeypatch.setenv("RECSYS_POLICY_DIR", str(home / "policies"))
     materialize(["raw_logs", "outages", "users", "items", "item_state"])
-    materialize(["requests", "impressions", "events", "candidates", "impression_context", "ctr_labels"], ["2026-01-05"])
+    materialize(["requests", "impressions", "events", "candidates", "history_rows", "history_rollups", "impression_context",
+                 "ctr_labels"], ["2026-01-05"])
     # inject the bug: the sampler's SQL loses its known-positive filter, so u1's earlier click on x becomes a negative
     from recsys_assets.warehouse import sql as sql_module
 

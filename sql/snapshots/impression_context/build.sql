@@ -1,18 +1,26 @@
 -- Each user-traffic impression of $day with the item's state and the user's, item's and
 -- query's history as of the request time T.
 -- Item state: the item_state interval containing T (equality + range join, no ASOF).
--- History: an event (click, purchase) or a past impression counts for T only if it both
--- happened and was recorded strictly before T: its availability time
--- avail = greatest(ts, recorded_at) < T. Windows are on avail: [T - $history_days, T) for
--- user and query history, [T - $popularity_days, T) for repeated exposure, and for item
--- popularity the $popularity_days whole days before T's day plus T's day up to T. User
--- families (small partitions): one window pass over a timeline holding the history rows
--- and one probe row per request (or impression) at T, frames ending 1 microsecond before T.
--- Item and query families (large partitions): history summed per key and instant, running
--- totals in one window pass, read by each probe with as-of joins: the total over [T - d, T)
--- is the running total at the last instant before T minus the one at the last instant
--- before T - d (counts and DECIMAL exposure sums are exact, so the difference is too).
--- Either way, rows at T itself (the request's own slate, a click logged at T) never count.
+-- History: an event (click, purchase) or a past impression (exposure) counts for T only if it
+-- both happened and was recorded strictly before T: its availability time avail < T (see
+-- history_rows). Windows are on avail: [T - d, T) with d = $history_days for user and query
+-- history and d = $popularity_days for recent clicks and repeated exposure; item popularity
+-- counts the $popularity_days whole days before T's day plus T's day up to T. Rows at T
+-- itself (the request's own slate, a click logged at T) never count.
+-- Composition, so that a day costs what its own rows and keys cost, whatever the window:
+--   [T - d, T) = the whole days [$day - d, $day - 1] (history_rollups, summed per key)
+--              + the rows of $day before T
+--              - the rows of day $day - d before T - d (that day is in the whole days)
+-- The last two are one running sum per key over a timeline of the rows of $day, the rows of
+-- day $day - d shifted by d days (sign -1) and one probe per request (or impression) at T,
+-- probes ordered before rows at the same instant: ROWS frames from the partition's start, no
+-- ASOF join, no parameter in a frame. Counts and DECIMAL exposure sums are exact, so the
+-- differences are too. Maxima (last click, latest history used) cannot be differenced: the
+-- latest row of $day before T, else of the whole days strictly inside the window, else of
+-- day $day - d from T - d on (a running maximum in descending time).
+-- Which rows a day may read at all: events of the partitions [$day - $history_days - 1, $day];
+-- exposures of the impressions of [$day - $popularity_days - 1, $day] whose request is no
+-- earlier than $day - $popularity_days - 1.
 -- Each family keeps only its probes with some history (the final write reads a missing one
 -- as zeros), in the output column types, so the final joins build small hash tables.
 -- Keys: the probes carry integer row keys, the impression's and its request's rowid in their
@@ -45,210 +53,350 @@ FROM item_state
 WHERE valid_from <= $start AND valid_to > $start AND price IS NOT NULL AND category IS NOT NULL
 GROUP BY category;
 
-CREATE OR REPLACE TEMP TABLE ctx_events AS
-SELECT
-    e.user_id, e.item_id, e.type, greatest(e.ts, e.recorded_at) AS avail, s.category, lower(trim(q.query)) AS query_key
-FROM events e
-LEFT JOIN item_state s ON s.item_id = e.item_id AND s.valid_from <= e.ts AND e.ts < s.valid_to
-LEFT JOIN requests q ON q.request_id = e.request_id AND q.day = CAST(e.request_ts AS DATE)
-WHERE e.day BETWEEN $day - $history_days - 1 AND $day
-  AND coalesce(e.traffic, 'user') = 'user'
-  AND e.type IN ('click', 'purchase')
-  AND greatest(e.ts, e.recorded_at) < $end;
+-- The rows the windows' edges need: those available on $day (counted up to T) and on the days
+-- $history_days and $popularity_days before it, shifted by their window (counted from T - d).
+-- h and p: the row's sign in the history and the popularity window.
+CREATE OR REPLACE TEMP TABLE ctx_steps AS
+WITH rows AS (
+    SELECT user_id, item_id, category, query_key, kind, avail, avail_day, exposure
+    FROM history_rows
+    WHERE day BETWEEN $day - greatest($history_days, $popularity_days) - 1 AND $day
+      AND avail_day IN ($day, $day - $history_days, $day - $popularity_days)
+      AND CASE WHEN kind = 'exposure'
+               THEN day >= $day - $popularity_days - 1 AND avail_day >= $day - $popularity_days - 1
+               ELSE day >= $day - $history_days - 1 END
+)
+SELECT user_id, item_id, category, query_key, kind, avail, exposure, avail AS t, 'today' AS role, 1 AS h, 1 AS p
+FROM rows WHERE avail_day = $day
+UNION ALL
+SELECT user_id, item_id, category, query_key, kind, avail, exposure,
+       avail + to_days(CAST($history_days AS INTEGER)), 'edge_h', -1, 0
+FROM rows WHERE avail_day = $day - $history_days
+UNION ALL
+SELECT user_id, item_id, category, query_key, kind, avail, exposure,
+       avail + to_days(CAST($popularity_days AS INTEGER)), 'edge_p', 0, -1
+FROM rows WHERE avail_day = $day - $popularity_days;
 
--- exposure: an impression's examination weight under a fixed prior, 1/position, and 0 when
--- it was never scrolled into view (visible_ms = 0): clicks over exposure is an item CTR that
--- does not penalize items the logging ranker kept low. A prior, not an estimate, so the
--- feature uses nothing learned from later data. DECIMAL, so that sums are exact and a re-run
--- gives the same bits whatever order the rows are summed in.
-CREATE OR REPLACE TEMP TABLE ctx_exposures AS
+-- The whole days before $day, with the same rules for which rows may be read (a measure of
+-- rows that may not is zero, a latest time NULL).
+CREATE OR REPLACE TEMP TABLE ctx_roll AS
+WITH r AS (
+    SELECT *,
+        day >= $day - $history_days - 1 AS events_ok,
+        day >= $day - $popularity_days - 1 AND avail_day >= $day - $popularity_days - 1 AS exposures_ok
+    FROM history_rollups
+    WHERE day BETWEEN $day - greatest($history_days, $popularity_days) - 1 AND $day
+      AND avail_day BETWEEN $day - greatest($history_days, $popularity_days) AND $day - 1
+)
 SELECT
-    i.item_id, q.user_id, lower(trim(q.query)) AS query_key, s.category, q.ts AS avail,
-    CAST(CASE WHEN i.visible_ms = 0 THEN 0.0 ELSE 1.0 / i.position END AS DECIMAL(18, 12)) AS exposure
-FROM impressions i
-JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN $day - $popularity_days - 1 AND $day + 1
-LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
-WHERE i.day BETWEEN $day - $popularity_days - 1 AND $day AND i.traffic = 'user' AND q.ts < $end;
+    family, user_id, item_id, category, query_key, avail_day,
+    CASE WHEN events_ok THEN clicks ELSE 0 END AS clicks,
+    CASE WHEN events_ok THEN purchases ELSE 0 END AS purchases,
+    CASE WHEN exposures_ok THEN impressions ELSE 0 END AS impressions,
+    CASE WHEN exposures_ok THEN exposure ELSE 0 END AS exposure,
+    CASE WHEN events_ok THEN last_click END AS last_click,
+    CASE WHEN events_ok THEN last_event END AS last_event,
+    CASE WHEN exposures_ok THEN last_exposure END AS last_exposure
+FROM r
+WHERE (events_ok AND clicks + purchases > 0) OR exposures_ok;
 
 -- user: clicks, purchases, last click (probe per request)
 CREATE OR REPLACE TEMP TABLE ctx_user AS
-WITH tl AS (
-    SELECT user_id, avail AS t, type, NULL AS _rq FROM ctx_events WHERE user_id IS NOT NULL
+WITH probes AS (SELECT DISTINCT _rq, user_id, request_ts AS t FROM ctx_base WHERE user_id IS NOT NULL),
+keys AS (SELECT DISTINCT user_id FROM probes),
+tl AS (
+    SELECT s.user_id, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.avail, s.h
+    FROM ctx_steps s JOIN keys k ON k.user_id = s.user_id
+    WHERE s.kind <> 'exposure' AND s.role <> 'edge_p'
     UNION ALL
-    SELECT DISTINCT user_id, request_ts, 'probe', _rq FROM ctx_base WHERE user_id IS NOT NULL
+    SELECT user_id, t, 0, _rq, 'probe', NULL, NULL, 0 FROM probes
 ),
-w AS (
+run AS (
     SELECT
-        *,
-        count(*) FILTER (WHERE type = 'click') OVER hist AS u_clicks,
-        count(*) FILTER (WHERE type = 'purchase') OVER hist AS u_purchases,
-        max(t) FILTER (WHERE type = 'click') OVER hist AS u_last_click,
-        max(t) FILTER (WHERE type <> 'probe') OVER hist AS max_used
+        _rq, user_id, role,
+        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
+        sum(CASE WHEN kind = 'purchase' THEN h ELSE 0 END) OVER up AS purchases,
+        max(CASE WHEN role = 'today' AND kind = 'click' THEN avail END) OVER up AS today_click,
+        max(CASE WHEN role = 'today' THEN avail END) OVER up AS today_used,
+        max(CASE WHEN role = 'edge_h' AND kind = 'click' THEN avail END) OVER down AS edge_click,
+        max(CASE WHEN role = 'edge_h' THEN avail END) OVER down AS edge_used
     FROM tl
-    WINDOW hist AS (PARTITION BY user_id ORDER BY t
-                    RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+    WINDOW up AS (PARTITION BY user_id ORDER BY t, ord ROWS UNBOUNDED PRECEDING),
+           down AS (PARTITION BY user_id ORDER BY t DESC, ord DESC ROWS UNBOUNDED PRECEDING)
+),
+whole AS (
+    SELECT
+        r.user_id,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.clicks ELSE 0 END) AS clicks,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.purchases ELSE 0 END) AS purchases,
+        max(CASE WHEN r.avail_day > $day - $history_days THEN r.last_click END) AS last_click,
+        max(CASE WHEN r.avail_day > $day - $history_days THEN r.last_event END) AS last_used
+    FROM ctx_roll r JOIN keys k ON k.user_id = r.user_id
+    WHERE r.family = 'user'
+    GROUP BY r.user_id
+),
+out AS (
+    SELECT
+        p._rq,
+        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS u_clicks,
+        CAST(coalesce(w.purchases, 0) + p.purchases AS BIGINT) AS u_purchases,
+        greatest(p.today_click, w.last_click, p.edge_click) AS u_last_click,
+        greatest(p.today_used, w.last_used, p.edge_used) AS max_used
+    FROM run p LEFT JOIN whole w ON w.user_id = p.user_id
+    WHERE p.role = 'probe'
 )
-SELECT _rq, u_clicks, u_purchases, u_last_click, max_used FROM w WHERE type = 'probe' AND max_used IS NOT NULL;
+SELECT * FROM out WHERE max_used IS NOT NULL;
 
--- user x category (probe per request and category on the slate)
+-- user x category: clicks, purchases, recent clicks, recent exposure (probe per request and
+-- category on the slate)
 CREATE OR REPLACE TEMP TABLE ctx_user_category AS
-WITH tl AS (
-    SELECT user_id, category, avail AS t, type, 0.0 AS exposure, NULL AS _rq FROM ctx_events
-    WHERE user_id IS NOT NULL AND category IS NOT NULL
-    UNION ALL
-    SELECT user_id, category, avail, 'exposure', sum(exposure), NULL FROM ctx_exposures
-    WHERE user_id IS NOT NULL AND category IS NOT NULL
-    GROUP BY user_id, category, avail  -- a slate's impressions share their request's time
-    UNION ALL
-    SELECT DISTINCT user_id, category, request_ts, 'probe', 0.0, _rq FROM ctx_base
+WITH probes AS (
+    SELECT DISTINCT _rq, user_id, category, request_ts AS t FROM ctx_base
     WHERE user_id IS NOT NULL AND category IS NOT NULL
 ),
-w AS (
+keys AS (SELECT DISTINCT user_id, category FROM probes),
+tl AS (
+    SELECT s.user_id, s.category, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.exposure, s.h, s.p
+    FROM ctx_steps s JOIN keys k ON k.user_id = s.user_id AND k.category = s.category
+    UNION ALL
+    SELECT user_id, category, t, 0, _rq, 'probe', NULL, 0.0, 0, 0 FROM probes
+),
+run AS (
     SELECT
-        *,
-        count(*) FILTER (WHERE type = 'click') OVER hist AS uc_clicks,
-        count(*) FILTER (WHERE type = 'purchase') OVER hist AS uc_purchases,
-        count(*) FILTER (WHERE type = 'click') OVER recent AS uc_recent_clicks,
-        coalesce(sum(exposure) OVER recent, 0.0) AS uc_exposure
+        _rq, user_id, category, role,
+        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
+        sum(CASE WHEN kind = 'purchase' THEN h ELSE 0 END) OVER up AS purchases,
+        sum(CASE WHEN kind = 'click' THEN p ELSE 0 END) OVER up AS recent_clicks,
+        sum(CASE WHEN kind = 'exposure' THEN p * exposure ELSE 0 END) OVER up AS exposure
     FROM tl
-    WINDOW
-        hist AS (PARTITION BY user_id, category ORDER BY t
-                 RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
-        recent AS (PARTITION BY user_id, category ORDER BY t
-                   RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+    WINDOW up AS (PARTITION BY user_id, category ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
+),
+whole AS (
+    SELECT
+        r.user_id, r.category,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.clicks ELSE 0 END) AS clicks,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.purchases ELSE 0 END) AS purchases,
+        sum(CASE WHEN r.avail_day >= $day - $popularity_days THEN r.clicks ELSE 0 END) AS recent_clicks,
+        sum(CASE WHEN r.avail_day >= $day - $popularity_days THEN r.exposure ELSE 0 END) AS exposure
+    FROM ctx_roll r JOIN keys k ON k.user_id = r.user_id AND k.category = r.category
+    WHERE r.family = 'user_category'
+    GROUP BY r.user_id, r.category
+),
+out AS (
+    SELECT
+        p._rq, p.category,
+        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS uc_clicks,
+        CAST(coalesce(w.purchases, 0) + p.purchases AS BIGINT) AS uc_purchases,
+        CAST(coalesce(w.recent_clicks, 0) + p.recent_clicks AS BIGINT) AS uc_recent_clicks,
+        CAST(coalesce(w.exposure, 0) + p.exposure AS DOUBLE) AS uc_exposure
+    FROM run p LEFT JOIN whole w ON w.user_id = p.user_id AND w.category = p.category
+    WHERE p.role = 'probe'
 )
-SELECT _rq, category, uc_clicks, uc_purchases, uc_recent_clicks, CAST(uc_exposure AS DOUBLE) AS uc_exposure
-FROM w
-WHERE type = 'probe' AND (uc_clicks > 0 OR uc_purchases > 0 OR uc_recent_clicks > 0 OR uc_exposure <> 0);
+SELECT * FROM out WHERE uc_clicks > 0 OR uc_purchases > 0 OR uc_recent_clicks > 0 OR uc_exposure <> 0;
 
 -- user x item: past clicks and past exposures of this item to this user (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_user_item AS
-WITH tl AS (
-    SELECT user_id, item_id, avail AS t, type, NULL AS _k FROM ctx_events
-    WHERE user_id IS NOT NULL AND type = 'click'
+WITH probes AS (SELECT _k, user_id, item_id, request_ts AS t FROM ctx_base WHERE user_id IS NOT NULL),
+keys AS (SELECT DISTINCT user_id, item_id FROM probes),
+tl AS (
+    SELECT s.user_id, s.item_id, s.t, 1 AS ord, NULL AS _k, s.role, s.kind, s.h, s.p
+    FROM ctx_steps s JOIN keys k ON k.user_id = s.user_id AND k.item_id = s.item_id
+    WHERE s.kind <> 'purchase'
     UNION ALL
-    SELECT user_id, item_id, avail, 'exposure', NULL FROM ctx_exposures WHERE user_id IS NOT NULL
-    UNION ALL
-    SELECT user_id, item_id, request_ts, 'probe', _k FROM ctx_base WHERE user_id IS NOT NULL
+    SELECT user_id, item_id, t, 0, _k, 'probe', NULL, 0, 0 FROM probes
 ),
-w AS (
+run AS (
     SELECT
-        *,
-        count(*) FILTER (WHERE type = 'click') OVER hist AS ui_clicks,
-        count(*) FILTER (WHERE type = 'exposure') OVER recent AS ui_prior_impressions
+        _k, user_id, item_id, role,
+        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
+        sum(CASE WHEN kind = 'exposure' THEN p ELSE 0 END) OVER up AS impressions
     FROM tl
-    WINDOW
-        hist AS (PARTITION BY user_id, item_id ORDER BY t
-                 RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING),
-        recent AS (PARTITION BY user_id, item_id ORDER BY t
-                   RANGE BETWEEN to_days(CAST($popularity_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)
+    WINDOW up AS (PARTITION BY user_id, item_id ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
+),
+whole AS (
+    SELECT
+        r.user_id, r.item_id,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.clicks ELSE 0 END) AS clicks,
+        sum(CASE WHEN r.avail_day >= $day - $popularity_days THEN r.impressions ELSE 0 END) AS impressions
+    FROM ctx_roll r JOIN keys k ON k.user_id = r.user_id AND k.item_id = r.item_id
+    WHERE r.family = 'user_item'
+    GROUP BY r.user_id, r.item_id
+),
+out AS (
+    SELECT
+        p._k,
+        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS ui_clicks,
+        CAST(coalesce(w.impressions, 0) + p.impressions AS BIGINT) AS ui_prior_impressions
+    FROM run p LEFT JOIN whole w ON w.user_id = p.user_id AND w.item_id = p.item_id
+    WHERE p.role = 'probe'
 )
-SELECT _k, ui_clicks, ui_prior_impressions FROM w WHERE type = 'probe' AND (ui_clicks > 0 OR ui_prior_impressions > 0);
+SELECT * FROM out WHERE ui_clicks > 0 OR ui_prior_impressions > 0;
 
--- item popularity: impressions, clicks, purchases over the $popularity_days days before the
--- request's day plus the same day up to T (probe per impression). Whole days are one
--- aggregate; the same day is a running total per item and instant, read at the last
--- instant before T.
+-- item popularity: impressions, clicks, purchases over the $popularity_days whole days before
+-- $day (no edge) plus $day up to T (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_item AS
-WITH history AS (
-    SELECT item_id, avail, 1 AS impressions, 0 AS clicks, 0 AS purchases, exposure FROM ctx_exposures
+WITH probes AS (SELECT _k, item_id, request_ts AS t FROM ctx_base),
+keys AS (SELECT DISTINCT item_id FROM probes),
+tl AS (
+    SELECT s.item_id, s.t, 1 AS ord, NULL AS _k, s.role, s.kind, s.avail, s.exposure
+    FROM ctx_steps s JOIN keys k ON k.item_id = s.item_id
+    WHERE s.role = 'today'
     UNION ALL
-    SELECT item_id, avail, 0, CAST(type = 'click' AS INTEGER), CAST(type = 'purchase' AS INTEGER), 0.0 FROM ctx_events
+    SELECT item_id, t, 0, _k, 'probe', NULL, NULL, 0.0 FROM probes
 ),
-prior_days AS (
-    SELECT item_id, sum(impressions) AS impressions, sum(clicks) AS clicks, sum(purchases) AS purchases,
-           sum(exposure) AS exposure, max(avail) AS max_used
-    FROM history
-    WHERE avail >= $start - to_days(CAST($popularity_days AS INTEGER)) AND avail < $start
-    GROUP BY item_id
+run AS (
+    SELECT
+        _k, item_id, role,
+        sum(CASE WHEN kind = 'exposure' THEN 1 ELSE 0 END) OVER up AS impressions,
+        sum(CASE WHEN kind = 'click' THEN 1 ELSE 0 END) OVER up AS clicks,
+        sum(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) OVER up AS purchases,
+        sum(exposure) OVER up AS exposure,
+        max(avail) OVER up AS today_used
+    FROM tl
+    WINDOW up AS (PARTITION BY item_id ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
 ),
-today AS (
-    SELECT item_id, avail,
-           sum(sum(impressions)) OVER w AS impressions, sum(sum(clicks)) OVER w AS clicks,
-           sum(sum(purchases)) OVER w AS purchases, sum(sum(exposure)) OVER w AS exposure
-    FROM history
-    WHERE avail >= $start AND avail < $end
-    GROUP BY item_id, avail
-    WINDOW w AS (PARTITION BY item_id ORDER BY avail ROWS UNBOUNDED PRECEDING)
+whole AS (
+    SELECT
+        r.item_id,
+        sum(r.impressions) AS impressions, sum(r.clicks) AS clicks, sum(r.purchases) AS purchases,
+        sum(r.exposure) AS exposure, greatest(max(r.last_event), max(r.last_exposure)) AS last_used
+    FROM ctx_roll r JOIN keys k ON k.item_id = r.item_id
+    WHERE r.family = 'item' AND r.avail_day >= $day - $popularity_days
+    GROUP BY r.item_id
 ),
-probes AS (SELECT _k, item_id, request_ts AS t FROM ctx_base)
-SELECT
-    p._k,
-    CAST(coalesce(r.impressions, 0) + coalesce(d.impressions, 0) AS BIGINT) AS i_impressions,
-    CAST(coalesce(r.clicks, 0) + coalesce(d.clicks, 0) AS BIGINT) AS i_clicks,
-    CAST(coalesce(r.purchases, 0) + coalesce(d.purchases, 0) AS BIGINT) AS i_purchases,
-    CAST(coalesce(r.exposure, 0.0) + coalesce(d.exposure, 0.0) AS DOUBLE) AS i_exposure,
-    greatest(r.avail, d.max_used) AS max_used
-FROM probes p
-ASOF LEFT JOIN today r ON r.item_id = p.item_id AND r.avail < p.t
-LEFT JOIN prior_days d ON d.item_id = p.item_id
-WHERE r.item_id IS NOT NULL OR d.item_id IS NOT NULL;
-
--- query: clicks after this query, in total and by category of the clicked item (probe per
--- request and category); max_used is the latest history row of the query in the window
-CREATE OR REPLACE TEMP TABLE ctx_query_category AS
-WITH points AS (
-    SELECT query_key, category, avail, sum(clicks) AS clicks, sum(exposure) AS exposure
-    FROM (
-        SELECT query_key, category, avail, 1 AS clicks, 0.0 AS exposure FROM ctx_events
-        WHERE query_key IS NOT NULL AND type = 'click'
-        UNION ALL
-        SELECT query_key, category, avail, 0, exposure FROM ctx_exposures WHERE query_key IS NOT NULL
-    )
-    GROUP BY ALL
-),
-by_query AS (
-    SELECT query_key, avail, sum(sum(clicks)) OVER (PARTITION BY query_key ORDER BY avail ROWS UNBOUNDED PRECEDING) AS clicks
-    FROM points
-    GROUP BY query_key, avail
-),
-by_category AS (
-    SELECT query_key, category, avail, sum(clicks) OVER w AS clicks, sum(exposure) OVER w AS exposure
-    FROM points
-    WINDOW w AS (PARTITION BY query_key, category ORDER BY avail ROWS UNBOUNDED PRECEDING)
-),
-probes AS (
-    SELECT DISTINCT _rq, query_key, category, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL
+out AS (
+    SELECT
+        p._k,
+        CAST(coalesce(w.impressions, 0) + p.impressions AS BIGINT) AS i_impressions,
+        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS i_clicks,
+        CAST(coalesce(w.purchases, 0) + p.purchases AS BIGINT) AS i_purchases,
+        CAST(coalesce(w.exposure, 0) + p.exposure AS DOUBLE) AS i_exposure,
+        greatest(p.today_used, w.last_used) AS max_used
+    FROM run p LEFT JOIN whole w ON w.item_id = p.item_id
+    WHERE p.role = 'probe'
 )
-SELECT
-    p._rq, p.category,
-    CAST(coalesce(q.clicks, 0) - coalesce(q0.clicks, 0) AS BIGINT) AS q_clicks,
-    CAST(coalesce(c.clicks, 0) - coalesce(h.clicks, 0) AS BIGINT) AS qc_clicks,
-    CAST(coalesce(c.clicks, 0) - coalesce(w.clicks, 0) AS BIGINT) AS qc_recent_clicks,
-    CAST(coalesce(c.exposure, 0.0) - coalesce(w.exposure, 0.0) AS DOUBLE) AS qc_exposure,
-    CASE WHEN q.avail >= p.t - to_days(CAST($history_days AS INTEGER)) THEN q.avail END AS max_used
-FROM probes p
-ASOF LEFT JOIN by_query q ON q.query_key = p.query_key AND q.avail < p.t
-ASOF LEFT JOIN by_query q0 ON q0.query_key = p.query_key AND q0.avail < p.t - to_days(CAST($history_days AS INTEGER))
-ASOF LEFT JOIN by_category c ON c.query_key = p.query_key AND c.category IS NOT DISTINCT FROM p.category AND c.avail < p.t
-ASOF LEFT JOIN by_category h ON h.query_key = p.query_key AND h.category IS NOT DISTINCT FROM p.category
-    AND h.avail < p.t - to_days(CAST($history_days AS INTEGER))
-ASOF LEFT JOIN by_category w ON w.query_key = p.query_key AND w.category IS NOT DISTINCT FROM p.category
-    AND w.avail < p.t - to_days(CAST($popularity_days AS INTEGER));
+SELECT * FROM out WHERE max_used IS NOT NULL;
+
+-- query: clicks after this query (probe per request); max_used is the latest click or
+-- exposure of the query in the history window
+CREATE OR REPLACE TEMP TABLE ctx_query AS
+WITH probes AS (SELECT DISTINCT _rq, query_key, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL),
+keys AS (SELECT DISTINCT query_key FROM probes),
+tl AS (
+    SELECT s.query_key, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.avail, s.h
+    FROM ctx_steps s JOIN keys k ON k.query_key = s.query_key
+    WHERE s.kind <> 'purchase' AND s.role <> 'edge_p'
+    UNION ALL
+    SELECT query_key, t, 0, _rq, 'probe', NULL, NULL, 0 FROM probes
+),
+run AS (
+    SELECT
+        _rq, query_key, role,
+        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
+        max(CASE WHEN role = 'today' THEN avail END) OVER up AS today_used,
+        max(CASE WHEN role = 'edge_h' THEN avail END) OVER down AS edge_used
+    FROM tl
+    WINDOW up AS (PARTITION BY query_key ORDER BY t, ord ROWS UNBOUNDED PRECEDING),
+           down AS (PARTITION BY query_key ORDER BY t DESC, ord DESC ROWS UNBOUNDED PRECEDING)
+),
+whole AS (
+    SELECT
+        r.query_key,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.clicks ELSE 0 END) AS clicks,
+        greatest(max(CASE WHEN r.avail_day > $day - $history_days THEN r.last_click END),
+                 max(CASE WHEN r.avail_day > $day - $history_days THEN r.last_exposure END)) AS last_used
+    FROM ctx_roll r JOIN keys k ON k.query_key = r.query_key
+    WHERE r.family = 'query'
+    GROUP BY r.query_key
+),
+out AS (
+    SELECT
+        p._rq,
+        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS q_clicks,
+        greatest(p.today_used, w.last_used, p.edge_used) AS max_used
+    FROM run p LEFT JOIN whole w ON w.query_key = p.query_key
+    WHERE p.role = 'probe'
+)
+SELECT * FROM out WHERE max_used IS NOT NULL;
+
+-- query x category: clicks after this query on items of the category, in total and recent,
+-- and the category's recent exposure after it (probe per request and category; a NULL
+-- category is a key of its own)
+CREATE OR REPLACE TEMP TABLE ctx_query_category AS
+WITH probes AS (
+    SELECT DISTINCT _rq, query_key, category, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL
+),
+keys AS (SELECT DISTINCT query_key, category FROM probes),
+tl AS (
+    SELECT s.query_key, s.category, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.exposure, s.h, s.p
+    FROM ctx_steps s JOIN keys k ON k.query_key = s.query_key AND k.category IS NOT DISTINCT FROM s.category
+    WHERE s.kind <> 'purchase'
+    UNION ALL
+    SELECT query_key, category, t, 0, _rq, 'probe', NULL, 0.0, 0, 0 FROM probes
+),
+run AS (
+    SELECT
+        _rq, query_key, category, role,
+        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
+        sum(CASE WHEN kind = 'click' THEN p ELSE 0 END) OVER up AS recent_clicks,
+        sum(CASE WHEN kind = 'exposure' THEN p * exposure ELSE 0 END) OVER up AS exposure
+    FROM tl
+    WINDOW up AS (PARTITION BY query_key, category ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
+),
+whole AS (
+    SELECT
+        r.query_key, r.category,
+        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.clicks ELSE 0 END) AS clicks,
+        sum(CASE WHEN r.avail_day >= $day - $popularity_days THEN r.clicks ELSE 0 END) AS recent_clicks,
+        sum(CASE WHEN r.avail_day >= $day - $popularity_days THEN r.exposure ELSE 0 END) AS exposure
+    FROM ctx_roll r JOIN keys k ON k.query_key = r.query_key AND k.category IS NOT DISTINCT FROM r.category
+    WHERE r.family = 'query_category'
+    GROUP BY r.query_key, r.category
+),
+out AS (
+    SELECT
+        p._rq, p.category,
+        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS qc_clicks,
+        CAST(coalesce(w.recent_clicks, 0) + p.recent_clicks AS BIGINT) AS qc_recent_clicks,
+        CAST(coalesce(w.exposure, 0) + p.exposure AS DOUBLE) AS qc_exposure
+    FROM run p LEFT JOIN whole w ON w.query_key = p.query_key AND w.category IS NOT DISTINCT FROM p.category
+    WHERE p.role = 'probe'
+)
+SELECT * FROM out WHERE qc_clicks > 0 OR qc_recent_clicks > 0 OR qc_exposure <> 0;
 
 -- query x item: clicks on this item after this query (probe per impression)
 CREATE OR REPLACE TEMP TABLE ctx_query_item AS
-WITH tl AS (
-    SELECT query_key, item_id, avail AS t, type, NULL AS _k FROM ctx_events
-    WHERE query_key IS NOT NULL AND type = 'click'
+WITH probes AS (SELECT _k, query_key, item_id, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL),
+keys AS (SELECT DISTINCT query_key, item_id FROM probes),
+tl AS (
+    SELECT s.query_key, s.item_id, s.t, 1 AS ord, NULL AS _k, s.role, s.kind, s.h
+    FROM ctx_steps s JOIN keys k ON k.query_key = s.query_key AND k.item_id = s.item_id
+    WHERE s.kind = 'click' AND s.role <> 'edge_p'
     UNION ALL
-    SELECT query_key, item_id, request_ts, 'probe', _k FROM ctx_base WHERE query_key IS NOT NULL
+    SELECT query_key, item_id, t, 0, _k, 'probe', NULL, 0 FROM probes
 ),
-w AS (
-    SELECT
-        *,
-        count(*) FILTER (WHERE type = 'click') OVER (
-            PARTITION BY query_key, item_id ORDER BY t
-            RANGE BETWEEN to_days(CAST($history_days AS INTEGER)) PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING
-        ) AS qi_clicks
+run AS (
+    SELECT _k, query_key, item_id, role, sum(h) OVER up AS clicks
     FROM tl
+    WINDOW up AS (PARTITION BY query_key, item_id ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
+),
+whole AS (
+    SELECT r.query_key, r.item_id, sum(r.clicks) AS clicks
+    FROM ctx_roll r JOIN keys k ON k.query_key = r.query_key AND k.item_id = r.item_id
+    WHERE r.family = 'query_item' AND r.avail_day >= $day - $history_days
+    GROUP BY r.query_key, r.item_id
+),
+out AS (
+    SELECT p._k, CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS qi_clicks
+    FROM run p LEFT JOIN whole w ON w.query_key = p.query_key AND w.item_id = p.item_id
+    WHERE p.role = 'probe'
 )
-SELECT _k, qi_clicks FROM w WHERE type = 'probe' AND qi_clicks > 0;
+SELECT * FROM out WHERE qi_clicks > 0;
 
 -- the families' inputs are freed before the final write, which needs the memory for its joins
 DROP TABLE ctx_base;
-DROP TABLE ctx_events;
-DROP TABLE ctx_exposures;
+DROP TABLE ctx_steps;
+DROP TABLE ctx_roll;
 
 DELETE FROM impression_context WHERE day = $day;
 
@@ -278,15 +426,16 @@ SELECT
     coalesce(uc.uc_clicks, 0), coalesce(uc.uc_purchases, 0), coalesce(uc.uc_recent_clicks, 0), coalesce(uc.uc_exposure, 0),
     coalesce(ui.ui_clicks, 0), coalesce(ui.ui_prior_impressions, 0),
     coalesce(it.i_impressions, 0), coalesce(it.i_clicks, 0), coalesce(it.i_purchases, 0), coalesce(it.i_exposure, 0),
-    coalesce(qc.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qc.qc_recent_clicks, 0), coalesce(qc.qc_exposure, 0),
+    coalesce(q.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qc.qc_recent_clicks, 0), coalesce(qc.qc_exposure, 0),
     coalesce(qi.qi_clicks, 0),
-    greatest(u.max_used, it.max_used, qc.max_used)
+    greatest(u.max_used, it.max_used, q.max_used)
 FROM (SELECT * FROM ctx_rows($day) WHERE _k >= $chunk_lo AND _k < $chunk_hi) b
 LEFT JOIN ctx_category_price cp ON cp.category = b.category
 LEFT JOIN ctx_user u ON u._rq = b._rq
 LEFT JOIN ctx_user_category uc ON uc._rq = b._rq AND uc.category = b.category
 LEFT JOIN (SELECT * FROM ctx_user_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) ui ON ui._k = b._k
 LEFT JOIN (SELECT * FROM ctx_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) it ON it._k = b._k
+LEFT JOIN ctx_query q ON q._rq = b._rq
 LEFT JOIN ctx_query_category qc ON qc._rq = b._rq AND qc.category IS NOT DISTINCT FROM b.category
 LEFT JOIN (SELECT * FROM ctx_query_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) qi ON qi._k = b._k;
 
@@ -294,6 +443,7 @@ LEFT JOIN (SELECT * FROM ctx_query_item WHERE _k >= $chunk_lo AND _k < $chunk_hi
 -- with this write, so that the next write does not stack its own on top of them.
 DROP TABLE ctx_category_price;
 DROP TABLE ctx_item;
+DROP TABLE ctx_query;
 DROP TABLE ctx_query_category;
 DROP TABLE ctx_query_item;
 DROP TABLE ctx_user;
