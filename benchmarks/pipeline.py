@@ -115,10 +115,16 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         build_clean(con, logs, [DAY], pipeline)
         out["rows"] = rows("impressions")
     elif stage == "snapshots":
-        from recsys_assets.assets.snapshots import build_impression_context
+        from recsys_assets.assets.snapshots import (
+            build_history_rollups,
+            build_history_rows,
+            build_impression_context,
+        )
         from recsys_assets.warehouse.tables import write_atomically
 
         write_atomically(con, "snapshots/item_state/build", {})
+        build_history_rows(con, key)
+        build_history_rollups(con, key)
         build_impression_context(con, pipeline, key)
         out["rows"] = rows("impression_context")
     elif stage == "ctr_labels":
@@ -153,15 +159,16 @@ def run_stage(stage: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         from recsys_assets.ranker.truth import register_truth
 
         register_truth(con, logs)
-        # as ctr_ranker does: record batches encoded as they arrive, no Arrow table of the day
+        # as ctr_ranker does: record batches spooled, no Arrow table of the day and no matrix (LightGBM bins
+        # the spooled batches)
         data, spec = stream_training_set(con, "negatives", DAY, DAY, Curve("flat", np.ones(100)),
-                                         exclude=pipeline.ranker_exclude_features)
+                                         exclude=pipeline.ranker_exclude_features, batches=True)
         out["rows"] = len(data.label)
         if stage == "training":
             t0 = time.perf_counter()  # the handoff is its own stage
             categorical = list(range(len(spec.numeric), len(spec.names)))
             # validated on a copy of the first tenth of the requests (the ranker asset validates
-            # on another day); the matrix is dropped once LightGBM has binned it, as ctr_ranker does
+            # on another day); the spool is dropped once LightGBM has binned it, as ctr_ranker does
             groups = int(np.searchsorted(np.cumsum(data.group), len(data.label) // 10)) + 1
             head = int(data.group[:groups].sum())
             valid = TrainingSet(data.X[:head].copy(), data.label[:head].copy(), data.weight[:head].copy(),

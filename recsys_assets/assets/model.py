@@ -192,9 +192,10 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     if log and source != ("negatives" if config.training_rows == "ranking_negatives" else "all_shown"):
         log("no request-level negatives in the training days (one impression per request?): "
             "training on every shown item instead")
-    # the training days streamed into LightGBM's matrix (never a whole Arrow table of them)
+    # the training days streamed through a spill file (never a whole Arrow table of them), which
+    # LightGBM bins batch by batch (no matrix of them either) unless a refit joins them to more rows
     train_set, spec = stream_training_set(con, source, split.train[0], split.train[-1], curve,
-                                          exclude=pipeline.ranker_exclude_features)
+                                          exclude=pipeline.ranker_exclude_features, batches=not config.refit)
     valid_rows = load_rows(con, "all_shown", split.valid, split.valid)
     days = f"{split.train[0]}..{split.train[-1]}"
     if len(train_set.label) == 0 or not train_set.label.any():
@@ -213,7 +214,7 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     if config.refit:  # the validation day's rows in training form, for the refit after early stopping
         refit_rows, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec)
     valid = training_set(valid_rows, spec, curve)
-    # the matrix is dropped once LightGBM has binned it (only its labels and groups are used below)
+    # the features are dropped once LightGBM has binned them (only their labels and groups are used below)
     ranker = train(config, train_set, valid, categorical, spec.names, progress=log, refit_rows=refit_rows,
                    release_features=True)
     train_seconds = time.perf_counter() - t0 - load_seconds
@@ -314,7 +315,8 @@ def build_evaluation(con, pipeline: PipelineConfig, seed: int = 0, log: Progress
     probs: dict[str, np.ndarray] = {"model": loaded.click_probability(ev.X, ev.theta, score=scores["model"])}
     # baselines, trained on the same days with the same hyperparameters
     base_config = ranker_config(pipeline)
-    naive_rows, _ = stream_training_set(con, "all_shown", split.train[0], split.train[-1], curve, spec=spec)
+    naive_rows, _ = stream_training_set(con, "all_shown", split.train[0], split.train[-1], curve, spec=spec,
+                                        batches=not base_config.refit)
     naive_config = RankerConfig(**{**base_config.__dict__, "position_handling": "none", "training_rows": "all_shown",
                                    "use_weights": False})
     # with refit, every model is fitted again on the training days + the validation day

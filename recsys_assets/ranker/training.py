@@ -83,7 +83,9 @@ class RankerConfig:
 
 @dataclass
 class TrainingSet:
-    """Encoded rows, ordered by request (groups contiguous)."""
+    """Encoded rows, ordered by request (groups contiguous). ``X`` is a float32 matrix, or for a
+    large training set that is binned once and released, the batches it is read from
+    (``dataset.SpooledRows``, a LightGBM ``Sequence``)."""
 
     X: np.ndarray
     label: np.ndarray
@@ -302,7 +304,7 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
     fit again on train + refit rows for the rounds early stopping chose.
     ``progress`` receives a line every few boosting rounds (Dagster's logger in the assets).
     ``release_features``: once LightGBM has binned the training rows, ``train_set.X`` is
-    replaced by an empty matrix, so that its memory is free before boosting (for callers
+    replaced by an empty matrix (a spool it was read from is removed), so that its memory is free before boosting (for callers
     that keep no other reference to it and do not need it afterwards; with a refit it is
     released after the refit's rows are put together instead)."""
     refit = config.refit and refit_rows is not None and len(refit_rows.label) > 0
@@ -323,7 +325,10 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
 
 
 def _release(rows: TrainingSet) -> None:
-    rows.X = np.empty((0, rows.X.shape[1]), dtype=rows.X.dtype)
+    """Drop the rows' features (a matrix, or batches read from a spool file: closed)."""
+    if hasattr(rows.X, "close"):
+        rows.X.close()
+    rows.X = np.empty((0, rows.X.shape[1]), dtype=np.float32)
 
 
 def _binned(rows: TrainingSet, release: bool, params: dict[str, Any], **kwargs) -> lgb.Dataset:

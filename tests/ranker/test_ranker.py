@@ -185,6 +185,52 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_pa
     assert spill.is_dir() and not [p for p in spill.iterdir() if p.name.startswith("ranker-rows-")]
 
 
+def test_lightgbm_bins_the_streamed_rows_batch_by_batch_into_the_same_model(trained, tmp_path):
+    """With ``batches``, the hand-off keeps no matrix: X reads the spill file one Arrow batch
+    at a time (rows and ranges of rows equal the matrix's, across batch edges), LightGBM bins
+    the training set from it, and the model is the matrix's model, tree for tree. Releasing
+    the rows after binning removes the spill file."""
+    import lightgbm as lgb
+
+    from recsys_assets.assets.direct import connect
+    from recsys_assets.config import load_settings
+    from recsys_assets.ranker.dataset import SpooledRows, stream_training_set
+    from recsys_assets.ranker.position_bias import Curve
+    from recsys_assets.ranker.training import RankerConfig, train
+    from recsys_assets.ranker.truth import register_truth
+
+    spill = tmp_path / "spill"
+    con = connect(str(load_settings().warehouse), spill=spill)
+    register_truth(con, load_settings().logs_dir)
+    curve = Curve("test", np.array([1.0, 0.6, 0.4, 0.3]))
+    first, last = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
+    matrix, spec = stream_training_set(con, "negatives", first, last, curve, exclude="brand", batch_rows=997)
+    spooled, _ = stream_training_set(con, "negatives", first, last, curve, spec=spec, batch_rows=997, batches=True)
+    valid, _ = stream_training_set(con, "all_shown", last, last, curve, spec=spec)
+    con.close()
+    X = spooled.X
+    assert isinstance(X, SpooledRows) and isinstance(X, lgb.Sequence)
+    n = len(matrix.label)
+    assert len(X) == n > 3 * 997 and X.shape == matrix.X.shape
+    for field in ("label", "weight", "position", "group", "theta"):
+        assert np.array_equal(getattr(spooled, field), getattr(matrix, field)), field
+    for i in (0, 996, 997, 998, n - 1, -1):
+        assert np.array_equal(X[i], matrix.X[i], equal_nan=True), i
+    for lo, hi in ((0, 997), (990, 2100), (0, n), (n - 5, n + 10), (7, 7)):
+        assert np.array_equal(X[lo:hi], matrix.X[lo:hi], equal_nan=True), (lo, hi)
+    with pytest.raises(IndexError):
+        X[n]
+    assert [p for p in spill.iterdir() if p.name.startswith("ranker-rows-")]  # the spool lives while X does
+
+    categorical = list(range(len(spec.numeric), len(spec.names)))
+    config = RankerConfig(max_rounds=20, early_stopping_rounds=20, threads=1)
+    from_matrix = train(config, matrix, valid, categorical, spec.names, release_features=True)
+    from_batches = train(config, spooled, valid, categorical, spec.names, release_features=True)
+    assert from_batches.booster.model_to_string() == from_matrix.booster.model_to_string()
+    assert spooled.X.shape == (0, len(spec.names))
+    assert not [p for p in spill.iterdir() if p.name.startswith("ranker-rows-")]
+
+
 def _examination_nll(theta, clicks, weight, f):
     q = theta / (1 + np.exp(-f))
     return -weight * np.where(clicks > 0, np.log(q), np.log(1 - q))
