@@ -80,7 +80,11 @@ def test_a_late_event_changes_its_partitions_rollups_and_the_later_features_only
     rows = [dict(zip(columns, r)) for r in changed]
     assert {(r["day"], r["avail_day"]) for r in rows} == {(DAYS[0], DAYS[2])}
     assert {r["user_id"] for r in rows} <= {user_id, None} and {r["item_id"] for r in rows} <= {item_id, None}
-    assert {"user", "user_item", "item", "query", "query_item"} <= {r["family"] for r in rows}
+    assert {"user", "item", "query", "query_item"} <= {r["family"] for r in rows}
+    # and day 0's history rows gained the click, available on day 2 (user x item reads the rows)
+    assert con.execute("SELECT day, avail_day, avail FROM history_rows WHERE kind = 'click' AND user_id = ? "
+                       "AND item_id = ? AND avail = ?", [user_id, item_id, recorded]).fetchall() == [
+        (DAYS[0], DAYS[2], recorded)]
 
     # features changed only on day 2 and later, only for requests after noon of day 2, and
     # the click is counted: the item's clicks grew by one after it became available

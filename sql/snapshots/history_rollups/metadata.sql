@@ -3,7 +3,6 @@ SELECT
     count(*) AS "rows",
     count(*) FILTER (WHERE family = 'user') AS "keys/user",
     count(*) FILTER (WHERE family = 'user_category') AS "keys/user_category",
-    count(*) FILTER (WHERE family = 'user_item') AS "keys/user_item",
     count(*) FILTER (WHERE family = 'item') AS "keys/item",
     count(*) FILTER (WHERE family = 'query') AS "keys/query",
     count(*) FILTER (WHERE family = 'query_category') AS "keys/query_category",

@@ -1,7 +1,7 @@
 CREATE TABLE IF NOT EXISTS history_rollups (
     day DATE NOT NULL,                  -- partition: the history rows' day (history_rows.day)
     avail_day DATE NOT NULL,            -- the day the rows became available
-    family VARCHAR NOT NULL,            -- user | user_category | user_item | item | query | query_category | query_item
+    family VARCHAR NOT NULL,            -- user | user_category | item | query | query_category | query_item
     user_id VARCHAR,                    -- the family's key columns; NULL outside it
     item_id VARCHAR,
     category VARCHAR,

@@ -8,7 +8,8 @@
 -- counts the $popularity_days whole days before T's day plus T's day up to T. Rows at T
 -- itself (the request's own slate, a click logged at T) never count.
 -- Composition, so that a day costs what its own rows and keys cost, whatever the window:
---   [T - d, T) = the whole days [$day - d, $day - 1] (history_rollups, summed per key)
+--   [T - d, T) = the whole days [$day - d, $day - 1] (history_rollups, summed per key; for
+--                user x item, which has about one row per key and day, history_rows)
 --              + the rows of $day before T
 --              - the rows of day $day - d before T - d (that day is in the whole days)
 -- The last two are one running sum per key over a timeline of the rows of $day, the rows of
@@ -155,19 +156,25 @@ WITH probes AS (
     WHERE user_id IS NOT NULL AND category IS NOT NULL
 ),
 keys AS (SELECT DISTINCT user_id, category FROM probes),
-tl AS (
-    SELECT s.user_id, s.category, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.exposure, s.h, s.p
+tl AS (  -- a slate's rows of one category share their key and instant: one step each
+    SELECT
+        s.user_id, s.category, s.t, 1 AS ord, NULL AS _rq, s.role,
+        sum(CASE WHEN s.kind = 'click' THEN s.h ELSE 0 END) AS clicks,
+        sum(CASE WHEN s.kind = 'purchase' THEN s.h ELSE 0 END) AS purchases,
+        sum(CASE WHEN s.kind = 'click' THEN s.p ELSE 0 END) AS recent_clicks,
+        sum(CASE WHEN s.kind = 'exposure' THEN s.p * s.exposure ELSE 0 END) AS exposure
     FROM ctx_steps s JOIN keys k ON k.user_id = s.user_id AND k.category = s.category
+    GROUP BY s.user_id, s.category, s.t, s.role
     UNION ALL
-    SELECT user_id, category, t, 0, _rq, 'probe', NULL, 0.0, 0, 0 FROM probes
+    SELECT user_id, category, t, 0, _rq, 'probe', 0, 0, 0, 0.0 FROM probes
 ),
 run AS (
     SELECT
         _rq, user_id, category, role,
-        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
-        sum(CASE WHEN kind = 'purchase' THEN h ELSE 0 END) OVER up AS purchases,
-        sum(CASE WHEN kind = 'click' THEN p ELSE 0 END) OVER up AS recent_clicks,
-        sum(CASE WHEN kind = 'exposure' THEN p * exposure ELSE 0 END) OVER up AS exposure
+        sum(clicks) OVER up AS clicks,
+        sum(purchases) OVER up AS purchases,
+        sum(recent_clicks) OVER up AS recent_clicks,
+        sum(exposure) OVER up AS exposure
     FROM tl
     WINDOW up AS (PARTITION BY user_id, category ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
 ),
@@ -213,14 +220,17 @@ run AS (
     FROM tl
     WINDOW up AS (PARTITION BY user_id, item_id ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
 ),
-whole AS (
+whole AS (  -- no rollup: about one row per pair and day, so the rows themselves, of today's pairs only
     SELECT
-        r.user_id, r.item_id,
-        sum(CASE WHEN r.avail_day >= $day - $history_days THEN r.clicks ELSE 0 END) AS clicks,
-        sum(CASE WHEN r.avail_day >= $day - $popularity_days THEN r.impressions ELSE 0 END) AS impressions
-    FROM ctx_roll r JOIN keys k ON k.user_id = r.user_id AND k.item_id = r.item_id
-    WHERE r.family = 'user_item'
-    GROUP BY r.user_id, r.item_id
+        h.user_id, h.item_id,
+        sum(CASE WHEN h.kind = 'click' THEN 1 ELSE 0 END) AS clicks,
+        sum(CASE WHEN h.kind = 'exposure' THEN 1 ELSE 0 END) AS impressions
+    FROM history_rows h JOIN keys k ON k.user_id = h.user_id AND k.item_id = h.item_id
+    WHERE h.day BETWEEN $day - greatest($history_days, $popularity_days) - 1 AND $day
+      AND h.avail_day BETWEEN $day - greatest($history_days, $popularity_days) AND $day - 1
+      AND ((h.kind = 'click' AND h.day >= $day - $history_days - 1 AND h.avail_day >= $day - $history_days)
+           OR (h.kind = 'exposure' AND h.day >= $day - $popularity_days - 1 AND h.avail_day >= $day - $popularity_days))
+    GROUP BY h.user_id, h.item_id
 ),
 out AS (
     SELECT
@@ -233,27 +243,31 @@ out AS (
 SELECT * FROM out WHERE ui_clicks > 0 OR ui_prior_impressions > 0;
 
 -- item popularity: impressions, clicks, purchases over the $popularity_days whole days before
--- $day (no edge) plus $day up to T (probe per impression)
+-- $day (no edge) plus $day up to T (probe per impression). No probe timeline: every probe at
+-- T on $day has its own exposure among the day's rows at T (history_rows_complete), so the
+-- totals before each (item, instant) of the rows are read by an equality join; a probe at T
+-- before $day (its request the evening before) finds none, and none of $day's rows is before it.
 CREATE OR REPLACE TEMP TABLE ctx_item AS
-WITH probes AS (SELECT _k, item_id, request_ts AS t FROM ctx_base),
-keys AS (SELECT DISTINCT item_id FROM probes),
-tl AS (
-    SELECT s.item_id, s.t, 1 AS ord, NULL AS _k, s.role, s.kind, s.avail, s.exposure
+WITH keys AS (SELECT DISTINCT item_id FROM ctx_base),
+points AS (  -- $day's rows per item and instant
+    SELECT s.item_id, s.t,
+        sum(CASE WHEN s.kind = 'exposure' THEN 1 ELSE 0 END) AS impressions,
+        sum(CASE WHEN s.kind = 'click' THEN 1 ELSE 0 END) AS clicks,
+        sum(CASE WHEN s.kind = 'purchase' THEN 1 ELSE 0 END) AS purchases,
+        sum(s.exposure) AS exposure
     FROM ctx_steps s JOIN keys k ON k.item_id = s.item_id
     WHERE s.role = 'today'
-    UNION ALL
-    SELECT item_id, t, 0, _k, 'probe', NULL, NULL, 0.0 FROM probes
+    GROUP BY s.item_id, s.t
 ),
-run AS (
-    SELECT
-        _k, item_id, role,
-        sum(CASE WHEN kind = 'exposure' THEN 1 ELSE 0 END) OVER up AS impressions,
-        sum(CASE WHEN kind = 'click' THEN 1 ELSE 0 END) OVER up AS clicks,
-        sum(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) OVER up AS purchases,
-        sum(exposure) OVER up AS exposure,
-        max(avail) OVER up AS today_used
-    FROM tl
-    WINDOW up AS (PARTITION BY item_id ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
+before AS (  -- the totals before each instant, and the instant before it (the latest row used)
+    SELECT item_id, t,
+        sum(impressions) OVER w - impressions AS impressions,
+        sum(clicks) OVER w - clicks AS clicks,
+        sum(purchases) OVER w - purchases AS purchases,
+        sum(exposure) OVER w - exposure AS exposure,
+        lag(t) OVER w AS today_used
+    FROM points
+    WINDOW w AS (PARTITION BY item_id ORDER BY t ROWS UNBOUNDED PRECEDING)
 ),
 whole AS (
     SELECT
@@ -267,13 +281,14 @@ whole AS (
 out AS (
     SELECT
         p._k,
-        CAST(coalesce(w.impressions, 0) + p.impressions AS BIGINT) AS i_impressions,
-        CAST(coalesce(w.clicks, 0) + p.clicks AS BIGINT) AS i_clicks,
-        CAST(coalesce(w.purchases, 0) + p.purchases AS BIGINT) AS i_purchases,
-        CAST(coalesce(w.exposure, 0) + p.exposure AS DOUBLE) AS i_exposure,
-        greatest(p.today_used, w.last_used) AS max_used
-    FROM run p LEFT JOIN whole w ON w.item_id = p.item_id
-    WHERE p.role = 'probe'
+        CAST(coalesce(w.impressions, 0) + coalesce(b.impressions, 0) AS BIGINT) AS i_impressions,
+        CAST(coalesce(w.clicks, 0) + coalesce(b.clicks, 0) AS BIGINT) AS i_clicks,
+        CAST(coalesce(w.purchases, 0) + coalesce(b.purchases, 0) AS BIGINT) AS i_purchases,
+        CAST(coalesce(w.exposure, 0) + coalesce(b.exposure, 0) AS DOUBLE) AS i_exposure,
+        greatest(b.today_used, w.last_used) AS max_used
+    FROM ctx_base p
+    LEFT JOIN before b ON b.item_id = p.item_id AND b.t = p.request_ts
+    LEFT JOIN whole w ON w.item_id = p.item_id
 )
 SELECT * FROM out WHERE max_used IS NOT NULL;
 
@@ -282,17 +297,20 @@ SELECT * FROM out WHERE max_used IS NOT NULL;
 CREATE OR REPLACE TEMP TABLE ctx_query AS
 WITH probes AS (SELECT DISTINCT _rq, query_key, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL),
 keys AS (SELECT DISTINCT query_key FROM probes),
-tl AS (
-    SELECT s.query_key, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.avail, s.h
+tl AS (  -- a slate's rows share their query and instant: one step each
+    SELECT
+        s.query_key, s.t, 1 AS ord, NULL AS _rq, s.role, max(s.avail) AS avail,
+        sum(CASE WHEN s.kind = 'click' THEN s.h ELSE 0 END) AS clicks
     FROM ctx_steps s JOIN keys k ON k.query_key = s.query_key
     WHERE s.kind <> 'purchase' AND s.role <> 'edge_p'
+    GROUP BY s.query_key, s.t, s.role
     UNION ALL
-    SELECT query_key, t, 0, _rq, 'probe', NULL, NULL, 0 FROM probes
+    SELECT query_key, t, 0, _rq, 'probe', NULL, 0 FROM probes
 ),
 run AS (
     SELECT
         _rq, query_key, role,
-        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
+        sum(clicks) OVER up AS clicks,
         max(CASE WHEN role = 'today' THEN avail END) OVER up AS today_used,
         max(CASE WHEN role = 'edge_h' THEN avail END) OVER down AS edge_used
     FROM tl
@@ -327,19 +345,24 @@ WITH probes AS (
     SELECT DISTINCT _rq, query_key, category, request_ts AS t FROM ctx_base WHERE query_key IS NOT NULL
 ),
 keys AS (SELECT DISTINCT query_key, category FROM probes),
-tl AS (
-    SELECT s.query_key, s.category, s.t, 1 AS ord, NULL AS _rq, s.role, s.kind, s.exposure, s.h, s.p
+tl AS (  -- a slate's rows of one category share their key and instant: one step each
+    SELECT
+        s.query_key, s.category, s.t, 1 AS ord, NULL AS _rq, s.role,
+        sum(CASE WHEN s.kind = 'click' THEN s.h ELSE 0 END) AS clicks,
+        sum(CASE WHEN s.kind = 'click' THEN s.p ELSE 0 END) AS recent_clicks,
+        sum(CASE WHEN s.kind = 'exposure' THEN s.p * s.exposure ELSE 0 END) AS exposure
     FROM ctx_steps s JOIN keys k ON k.query_key = s.query_key AND k.category IS NOT DISTINCT FROM s.category
     WHERE s.kind <> 'purchase'
+    GROUP BY s.query_key, s.category, s.t, s.role
     UNION ALL
-    SELECT query_key, category, t, 0, _rq, 'probe', NULL, 0.0, 0, 0 FROM probes
+    SELECT query_key, category, t, 0, _rq, 'probe', 0, 0, 0.0 FROM probes
 ),
 run AS (
     SELECT
         _rq, query_key, category, role,
-        sum(CASE WHEN kind = 'click' THEN h ELSE 0 END) OVER up AS clicks,
-        sum(CASE WHEN kind = 'click' THEN p ELSE 0 END) OVER up AS recent_clicks,
-        sum(CASE WHEN kind = 'exposure' THEN p * exposure ELSE 0 END) OVER up AS exposure
+        sum(clicks) OVER up AS clicks,
+        sum(recent_clicks) OVER up AS recent_clicks,
+        sum(exposure) OVER up AS exposure
     FROM tl
     WINDOW up AS (PARTITION BY query_key, category ORDER BY t, ord ROWS UNBOUNDED PRECEDING)
 ),
