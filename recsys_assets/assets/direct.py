@@ -40,7 +40,7 @@ def connect(path: str = ":memory:", memory_limit: str | None = None, spill: Path
     if spill:
         config["temp_directory"] = str(spill)
     con = duckdb.connect(path, config=config)
-    prepare_session(con)
+    prepare_session(con, memory_limit)
     return con
 
 

@@ -5,6 +5,7 @@ read back from that file batch by batch while LightGBM bins them."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,15 +20,35 @@ import pyarrow.compute as pc
 from recsys_assets.ranker.features import FeatureSpec, category_counts, group_sizes
 from recsys_assets.ranker.position_bias import Curve
 from recsys_assets.ranker.training import TrainingSet
-from recsys_assets.warehouse.sql import arrow_batches, arrow_query, execute
+from recsys_assets.warehouse.sql import arrow_batches, arrow_query, execute, query_dicts, release_memory
 
 #: compression of the hand-off's spill file (Arrow IPC: "lz4", "zstd" or None)
 SPOOL_COMPRESSION = "lz4"
 
 
+#: rows per query of a streamed hand-off: larger ones run as several queries over ranges of
+#: request ids (at 1M requests x 30 impressions, 12.9M rows in one query ran out of DuckDB's
+#: 3.4 GB in its joins and sort)
+HANDOFF_RANGE_ROWS = 4_000_000
+
+
 def load_rows(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, last_day: dt.date) -> pa.Table:
     """Ranker rows of the days [first_day, last_day] (``truth_attractiveness`` must be registered)."""
-    return arrow_query(con, "model/ctr_ranker/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day})
+    return arrow_query(con, "model/ctr_ranker/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day,
+                                                             "lo": None, "hi": None})
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+def request_ranges(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, last_day: dt.date,
+                   range_rows: int | None = None) -> list[tuple[str | None, str | None]]:
+    """[lo, hi) ranges of request ids (None: unbounded) holding about ``range_rows`` rows each,
+    in id order; one unbounded range when the rows fit in one."""
+    bounds = [r["bound"] for r in query_dicts(con, "model/ctr_ranker/ranker_row_ranges", {
+        "source": source, "first_day": first_day, "last_day": last_day, "range_rows": range_rows or HANDOFF_RANGE_ROWS})]
+    return list(itertools.pairwise([None, *bounds, None]))
 
 
 def column(table: pa.Table, name: str, dtype=np.float64) -> np.ndarray:
@@ -67,7 +88,8 @@ class SpooledRows(lgb.Sequence):
 
     def __init__(self, path: Path, spec: FeatureSpec, sizes: list[int], spool: tempfile.TemporaryDirectory):
         self._spool, self._spec = spool, spec
-        self._reader = pa.ipc.open_file(pa.memory_map(str(path)))
+        self._file = pa.OSFile(str(path))  # read, not mapped: mapped pages would count in the RSS
+        self._reader = pa.ipc.open_file(self._file)
         self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         self.shape = (int(self._starts[-1]), len(spec.names))
         self.batch_size = max(sizes, default=1)  # LightGBM's reads then fall on the spool's batches
@@ -120,19 +142,23 @@ class SpooledRows(lgb.Sequence):
         self._pool.shutdown(wait=True)
         self._cached = self._ahead = None
         self._reader = None
+        self._file.close()
         self._spool.cleanup()
 
 
 def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: dt.date, last_day: dt.date, curve: Curve,
                         spec: FeatureSpec | None = None, exclude: str = "", label_column: str = "label",
-                        batch_rows: int = 1 << 18, batches: bool = False) -> tuple[TrainingSet, FeatureSpec]:
+                        batch_rows: int = 1 << 18, batches: bool = False,
+                        range_rows: int | None = None) -> tuple[TrainingSet, FeatureSpec]:
     """``training_set(load_rows(...), spec or FeatureSpec.fit(...))`` without the Arrow table,
     in two passes so that DuckDB's sort and the matrix are never in memory together:
 
     1. the query's record batches (ordered by request: DuckDB's sort, which spills) are
        written, with only the columns the matrix needs, to an LZ4-compressed Arrow file in
        DuckDB's spill directory; the rows and the category counts (for the spec) are counted
-       on the way. The query's memory is released when it ends.
+       on the way. The query's memory is released when it ends. The query runs day by day,
+       and a day of more than ``range_rows`` rows (default ``HANDOFF_RANGE_ROWS``) range of
+       request ids by range: the rows come in the one query's order, a part at a time.
     2. the file is read back batch by batch into the label, weight and position vectors and
        a preallocated float32 matrix (numeric columns as they are, categorical ones as codes
        of the spec's lists); with ``batches`` the matrix is not built: ``X`` is a
@@ -151,22 +177,30 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
     try:
         path = Path(spool.name) / "rows.arrow"
         sizes: list[int] = []
-        reader = arrow_batches(con, "model/ctr_ranker/ranker_rows", {"source": source, "first_day": first_day, "last_day": last_day},
-                               batch_rows)
-        try:
-            with pa.OSFile(str(path), "wb") as sink, \
-                    pa.ipc.new_file(sink, pa.schema([reader.schema.field(c) for c in keep]), options=options) as writer:
-                for batch in reader:
-                    if batch.num_rows == 0:
-                        continue
-                    batch = batch.select(keep)
-                    if spec is None:
-                        for name in categorical:
-                            category_counts(batch.column(name), counts[name])
-                    writer.write_batch(batch)
-                    sizes.append(batch.num_rows)
-        finally:
-            reader.close()
+        writer = None
+        with pa.OSFile(str(path), "wb") as sink:
+            parts = [(day, lo, hi) for day in _days(first_day, last_day)
+                     for lo, hi in request_ranges(con, source, day, day, range_rows)]
+            for day, lo, hi in parts:
+                reader = arrow_batches(con, "model/ctr_ranker/ranker_rows",
+                                       {"source": source, "first_day": day, "last_day": day, "lo": lo, "hi": hi},
+                                       batch_rows)
+                try:
+                    if writer is None:
+                        writer = pa.ipc.new_file(sink, pa.schema([reader.schema.field(c) for c in keep]), options=options)
+                    for batch in reader:
+                        if batch.num_rows == 0:
+                            continue
+                        batch = batch.select(keep)
+                        if spec is None:
+                            for name in categorical:
+                                category_counts(batch.column(name), counts[name])
+                        writer.write_batch(batch)
+                        sizes.append(batch.num_rows)
+                finally:
+                    reader.close()
+            writer.close()
+        release_memory(con)  # DuckDB's cached blocks, which LightGBM needs next
         spec = spec if spec is not None else FeatureSpec.from_counts(counts, exclude)
         n = sum(sizes)
         X = None if batches else np.empty((n, len(spec.names)), dtype=np.float32)
@@ -191,7 +225,7 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
         # batches encoded in parallel (Arrow and NumPy release the GIL), a few in flight
         workers = max(1, min(4, os.cpu_count() or 1))
         edges: list[tuple[int, object, object]] = []  # (first row, first id, last id) of each batch
-        with ThreadPoolExecutor(workers) as pool, pa.memory_map(str(path)) as spooled:
+        with ThreadPoolExecutor(workers) as pool, pa.OSFile(str(path)) as spooled:
             spool_reader = pa.ipc.open_file(spooled)
             pending: list[tuple[int, Future]] = []
             row = 0

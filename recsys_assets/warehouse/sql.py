@@ -49,11 +49,32 @@ def execute(con: duckdb.DuckDBPyConnection, statement: str, params: Mapping[str,
     return con.execute(statement, params if params is not None else []).fetchall()
 
 
-def prepare_session(con: duckdb.DuckDBPyConnection) -> None:
+def prepare_session(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
     """What every connection to the warehouse runs first: UTC (timestamps in the contract are
-    UTC and naive) and the project's macros (``sql/macros.sql``, temporary: per connection)."""
+    UTC and naive) and the project's macros (``sql/macros.sql``, temporary: per connection).
+    ``memory_limit``, the limit the connection was opened with, is kept as given (DuckDB shows
+    it rounded) so that :func:`release_memory` can put it back exactly."""
     execute(con, "SET TimeZone = 'UTC'")
+    if memory_limit:
+        execute(con, "SET VARIABLE recsys_memory_limit = ?", [memory_limit])
     run_sql(con, "macros")
+
+
+def release_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Hand the blocks DuckDB keeps cached after a large query back to the OS, for work outside
+    DuckDB that needs the memory next (LightGBM after the ranker's hand-off: 1.9 GB at the
+    benchmark's 1x scale). DuckDB drops its cached blocks when its limit is lowered, so the
+    limit goes down to 32 MB and back to the one the connection was opened with. A no-op on a
+    connection opened without a recorded limit."""
+    ((limit,),) = execute(con, "SELECT getvariable('recsys_memory_limit')")
+    if not limit:
+        return
+    try:
+        execute(con, "SET memory_limit = '32MB'")
+    except duckdb.Error:
+        pass  # blocks in use that cannot be dropped: the limit stays where it was
+    finally:
+        execute(con, "SET memory_limit = ?", [limit])
 
 
 @contextmanager

@@ -147,12 +147,13 @@ def test_excluded_features_are_left_out_and_unknown_names_refused():
         FeatureSpec.fit(table, exclude="brand,colour")
 
 
-@pytest.mark.parametrize("batch_rows", [61, 1 << 18])
-def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_path):
+@pytest.mark.parametrize(("batch_rows", "range_rows"), [(61, None), (1 << 18, None), (1 << 18, 500)])
+def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, range_rows, tmp_path):
     """The streamed hand-off (record batches through a spill file, a request split across
-    batches at 61 rows per batch, batches encoded in parallel) gives the same spec and arrays
-    as loading the Arrow table and encoding it; the rows are in (day, request, position)
-    order, so each request is one contiguous group; the spill file is gone afterwards."""
+    batches at 61 rows per batch, batches encoded in parallel; or queried day by day in
+    ranges of about 500 rows' requests) gives the same spec and arrays as loading the Arrow
+    table and encoding it; the rows are in (day, request, position) order, so each request
+    is one contiguous group; the spill file is gone afterwards."""
     from recsys_assets.assets.direct import connect
     from recsys_assets.config import load_settings
     from recsys_assets.ranker.dataset import load_rows, stream_training_set, training_set
@@ -170,15 +171,19 @@ def test_streamed_training_rows_equal_the_arrow_path(trained, batch_rows, tmp_pa
     assert keys == sorted(keys, key=lambda r: (r["day"], r["request_id"], r["position"]))
     spec = FeatureSpec.fit(table, exclude="brand")
     expected = training_set(table, spec, curve)
+    if range_rows:
+        from recsys_assets.ranker.dataset import request_ranges
+
+        assert len(request_ranges(con, "negatives", first, first, range_rows)) > 3
     streamed, streamed_spec = stream_training_set(con, "negatives", first, last, curve, exclude="brand",
-                                                  batch_rows=batch_rows)
+                                                  batch_rows=batch_rows, range_rows=range_rows)
     assert streamed_spec == spec and len(expected.group) > 10
     for field in ("X", "label", "weight", "position", "group", "theta"):
         assert np.array_equal(getattr(streamed, field), getattr(expected, field), equal_nan=True), field
     # with a given spec (validation and refit rows) and another label column
     valid = load_rows(con, "all_shown", last, last)
     truth, _ = stream_training_set(con, "all_shown", last, last, curve, spec=spec, label_column="truth_attractiveness",
-                                   batch_rows=batch_rows)
+                                   batch_rows=batch_rows, range_rows=range_rows)
     con.close()
     assert np.array_equal(truth.X, spec.encode(valid), equal_nan=True)
     assert np.array_equal(truth.label, valid.column("truth_attractiveness").to_numpy(zero_copy_only=False))

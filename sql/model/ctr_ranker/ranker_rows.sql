@@ -6,8 +6,12 @@
 --   calibration and evaluation.
 -- Features come from impression_context (as of the request time); position is returned
 -- for debiasing and evaluation only. truth_attractiveness is NULL on user logs.
+-- [$lo, $hi): the requests whose id is in this range (NULL: unbounded), so that a large
+-- hand-off runs as several queries whose joins and sort each hold a part of the rows.
 WITH grouped AS (
-    SELECT DISTINCT day, request_id FROM ranking_negatives WHERE day BETWEEN $first_day AND $last_day
+    SELECT DISTINCT day, request_id FROM ranking_negatives
+    WHERE day BETWEEN $first_day AND $last_day
+      AND ($lo IS NULL OR request_id >= $lo) AND ($hi IS NULL OR request_id < $hi)
 ),
 rows AS (
     SELECT l.day, l.request_id, l.item_id, l.position, l.label, l.weight, 'positive' AS negative_type, 1.0 AS sampling_prob
@@ -18,10 +22,12 @@ rows AS (
     SELECT n.day, n.request_id, n.item_id, n.position, 0, n.weight, n.negative_type, n.sampling_prob
     FROM ranking_negatives n
     WHERE $source = 'negatives' AND n.day BETWEEN $first_day AND $last_day
+      AND ($lo IS NULL OR n.request_id >= $lo) AND ($hi IS NULL OR n.request_id < $hi)
     UNION ALL
     SELECT l.day, l.request_id, l.item_id, l.position, l.label, l.weight, coalesce(l.negative_type, 'positive'), 1.0
     FROM ctr_labels l
     WHERE $source = 'all_shown' AND l.day BETWEEN $first_day AND $last_day
+      AND ($lo IS NULL OR l.request_id >= $lo) AND ($hi IS NULL OR l.request_id < $hi)
 )
 SELECT
     r.day, r.request_id, r.item_id, r.position, r.label, r.weight, r.negative_type, r.sampling_prob,
@@ -39,6 +45,11 @@ SELECT
     c.qi_clicks, c.qi_clicks / (c.q_clicks + 1.0) AS qi_share,
     t.attractiveness AS truth_attractiveness
 FROM rows r
-JOIN impression_context c ON c.day = r.day AND c.request_id = r.request_id AND c.item_id = r.item_id
-LEFT JOIN truth_attractiveness t ON t.request_id = r.request_id AND t.item_id = r.item_id
+JOIN (SELECT * FROM impression_context
+      WHERE day BETWEEN $first_day AND $last_day
+        AND ($lo IS NULL OR request_id >= $lo) AND ($hi IS NULL OR request_id < $hi)) c
+    ON c.day = r.day AND c.request_id = r.request_id AND c.item_id = r.item_id
+LEFT JOIN (SELECT * FROM truth_attractiveness
+           WHERE ($lo IS NULL OR request_id >= $lo) AND ($hi IS NULL OR request_id < $hi)) t
+    ON t.request_id = r.request_id AND t.item_id = r.item_id
 ORDER BY r.day, r.request_id, r.position;
