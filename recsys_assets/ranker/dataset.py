@@ -180,7 +180,7 @@ def stream_training_set(con: duckdb.DuckDBPyConnection, source: str, first_day: 
         writer = None
         with pa.OSFile(str(path), "wb") as sink:
             parts = [(day, lo, hi) for day in _days(first_day, last_day)
-                     for lo, hi in request_ranges(con, source, day, day, range_rows)]
+                     for lo, hi in request_ranges(con, source, day, day, range_rows)] or [(first_day, None, None)]
             for day, lo, hi in parts:
                 reader = arrow_batches(con, "model/ctr_ranker/ranker_rows",
                                        {"source": source, "first_day": day, "last_day": day, "lo": lo, "hi": hi},

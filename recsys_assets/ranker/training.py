@@ -304,9 +304,9 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
     fit again on train + refit rows for the rounds early stopping chose.
     ``progress`` receives a line every few boosting rounds (Dagster's logger in the assets).
     ``release_features``: once LightGBM has binned the training rows, ``train_set.X`` is
-    replaced by an empty matrix (a spool it was read from is removed), so that its memory is free before boosting (for callers
-    that keep no other reference to it and do not need it afterwards; with a refit it is
-    released after the refit's rows are put together instead)."""
+    replaced by an empty matrix (a spool it was read from is removed), so that its memory is
+    free before boosting (for callers that keep no other reference to it and do not need it
+    afterwards; with a refit it is released after the refit's rows are put together instead)."""
     refit = config.refit and refit_rows is not None and len(refit_rows.label) > 0
     ranker = _fit(config, train_set, valid, categorical, feature_names, progress, label,
                   release=release_features and not refit)

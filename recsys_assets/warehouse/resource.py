@@ -84,7 +84,7 @@ class WarehouseResource(DuckDBResource):
         timeout = self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
         conn = connect_with_wait(self.database, config, timeout)
         try:
-            prepare_session(conn, self.memory_limit)
+            prepare_session(conn, config["memory_limit"])  # the limit in force, connection_config included
             yield conn
         finally:
             conn.close()
