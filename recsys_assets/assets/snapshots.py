@@ -52,13 +52,19 @@ def build_item_state(con) -> dict[str, Any]:
     return meta
 
 
-def build_history_rows(con, partition_key: str) -> dict[str, Any]:
+def _build_day(con, table: str, partition_key: str) -> dict[str, Any]:
+    """One day of a history table: ``sql/snapshots/<table>/build.sql`` in one transaction, then
+    its ``metadata.sql`` (a ``rows`` figure among them)."""
     params = day_bounds(partition_key)
     ensure_schema(con)
-    write_atomically(con, "snapshots/history_rows/build", params)
-    meta = _rows_meta(query_dicts(con, "snapshots/history_rows/metadata", {"day": params["day"]}))
+    write_atomically(con, f"snapshots/{table}/build", params)
+    meta = _rows_meta(query_dicts(con, f"snapshots/{table}/metadata", {"day": params["day"]}))
     meta["dagster/row_count"] = meta.get("rows", 0)
     return meta
+
+
+def build_history_rows(con, partition_key: str) -> dict[str, Any]:
+    return _build_day(con, "history_rows", partition_key)
 
 
 @dg.asset(
@@ -76,12 +82,7 @@ def history_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 
 def build_history_rollups(con, partition_key: str) -> dict[str, Any]:
-    params = day_bounds(partition_key)
-    ensure_schema(con)
-    write_atomically(con, "snapshots/history_rollups/build", params)
-    meta = _rows_meta(query_dicts(con, "snapshots/history_rollups/metadata", {"day": params["day"]}))
-    meta["dagster/row_count"] = meta.get("rows", 0)
-    return meta
+    return _build_day(con, "history_rollups", partition_key)
 
 
 @dg.asset(
@@ -90,8 +91,9 @@ def build_history_rollups(con, partition_key: str) -> dict[str, Any]:
     code_version=sql_code_version("snapshots/history_rollups/build", "snapshots/history_rollups/metadata",
                                   tables=["history_rollups"]),
     deps=[history_rows],
-    description="The day's history rows summed per key family (user, user x category, user x item, item, query, "
-                "query x category, query x item) and availability day: the whole days of every history window.",
+    description="The day's history rows summed per key family (user, user x category, item, query, query x "
+                "category, query x item from clicks) and availability day: the whole days of every history window "
+                "(user x item, about one row per key and day, is read from history_rows).",
 )
 def history_rollups(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
