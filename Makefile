@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= auto
 export RECSYS_HOME ?= $(CURDIR)/.recsys
 export DAGSTER_HOME ?= $(RECSYS_HOME)/dagster
 
@@ -23,8 +24,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: setup $(DAGSTER_HOME)/dagster.yaml ## simulate logs and materialize every asset (the main job)
 	$(BIN)/recsys run
 
-test: setup ## the default test suite
-	$(BIN)/python -m pytest
+test: setup ## the default test suite, one pytest-xdist worker per core, each test file on one worker
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup ## pipeline benchmark: 1M requests x 30 impressions against the copy floor and pandas, then 3x
 	$(BIN)/python -m benchmarks.pipeline --triple
