@@ -163,9 +163,15 @@ def open_instance():
         yield instance
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    settings = export_settings(logs=Path(args.logs).resolve() if args.logs else None, start_date=args.start,
-                               end_date=args.end)
+def run_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a run, exported for the definitions: ``--logs``, ``--start`` and ``--end``;
+    on simulated logs, the ``days`` and ``start`` of ``--set`` also set the partition range (the
+    run covers the days simulated, not the configured number); on a user's logs the range is
+    the logs' days unless ``--start`` and ``--end`` say otherwise."""
+    sets = {} if args.logs else _parse_sets(args.set)
+    settings = export_settings(logs=Path(args.logs).resolve() if args.logs else None,
+                               start_date=args.start or sets.get("start"), end_date=args.end,
+                               sim_days=sets.get("days"))
     if settings.logs is not None and not (args.start and args.end):
         from recsys_assets.ingest.reader import detect_day_range
 
@@ -174,6 +180,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings = export_settings(start_date=args.start or found[0].isoformat(),
                                        end_date=args.end or found[1].isoformat())
             print(f"partition range from the logs: {settings.start_date} .. {settings.end_date} (exclusive)")
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = run_settings(args)
     _prepare_dagster_home(settings)
     import dagster as dg
 
@@ -291,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--logs", help="logs directory in the input contract (default: simulate)")
     run.add_argument("--start", help="first day, YYYY-MM-DD (default RECSYS_START_DATE)")
     run.add_argument("--end", help="day after the last, YYYY-MM-DD (default RECSYS_END_DATE)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="simulator parameter (repeatable)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="simulator parameter (repeatable); days= and start= also set the partition range")
     run.add_argument("--resimulate", action="store_true", help="simulate again even if logs exist")
     run.add_argument("--select", help="only these assets, a Dagster asset selection, e.g. '+key:ctr_labels' (it and everything "
                      "upstream) or 'group:clean or group:snapshots' (default: every asset)")

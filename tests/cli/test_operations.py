@@ -375,3 +375,24 @@ def test_warehouse_connections_spill_run_in_utc_and_hand_freed_memory_back(tmp_p
     con = build_connect(str(tmp_path / "b.duckdb"), memory_limit="1GB")
     assert con.execute(query, settings).fetchone()[1:] == (False, True, "UTC")
     con.close()
+
+
+def test_a_simulation_run_covers_the_days_its_set_options_simulate(home, monkeypatch):
+    """``recsys run --set days=3 --set start=...`` builds the three simulated days, not the
+    configured number of days from the configured start; on a user's logs ``--set`` is a
+    simulator option and leaves the range alone."""
+    from recsys_assets.cli.main import build_parser, run_settings
+    from recsys_assets.defs.partitions import daily_partitions
+
+    for name in ("RECSYS_LOGS", "RECSYS_END_DATE", "RECSYS_START_DATE", "RECSYS_SIM_DAYS"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test: run_settings exports them
+    args = build_parser().parse_args(["run", "--set", "days=3", "--set", "start=2026-02-01", "--set", "seed=3"])
+    keys = daily_partitions(run_settings(args)).get_partition_keys()
+    assert keys == ["2026-02-01", "2026-02-02", "2026-02-03"]
+
+    for name in ("RECSYS_END_DATE", "RECSYS_START_DATE", "RECSYS_SIM_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    args = build_parser().parse_args(["run", "--start", "2026-01-05", "--end", "2026-01-09", "--logs",
+                                      str(home / "logs"), "--set", "days=2"])
+    keys = daily_partitions(run_settings(args)).get_partition_keys()
+    assert keys == ["2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08"]
