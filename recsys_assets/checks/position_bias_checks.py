@@ -4,7 +4,9 @@ When they do not (one deterministic logging ranker, no exploration, no other pol
 the same items elsewhere), position and relevance cannot be told apart: the ranker trains
 without a position correction, and this check WARNs in words a user can act on. It WARNs too
 when the curve in use comes from exploration too thin to pin it (wide intervals) and nothing
-else identifies it."""
+else identifies it, and when exploration measures only the first few positions (a shuffled top
+k with k below the positions the evaluation ranks, ``WIDTH_POSITIONS``) so that the curve
+there is the fitted shape extrapolated, not measured."""
 
 from __future__ import annotations
 
@@ -50,13 +52,23 @@ def identified_result(row: dict | None) -> dg.AssetCheckResult:
             description=(f"the examination curve ({row['method']}) rests on thin exploration: {thin_exploration(width)}, "
                          "so the position correction may be off by that much; serve more exploration traffic (or a design that "
                          "moves more positions, e.g. a shuffled top k), or log two or more rankers as A/B buckets"))
+    measured, last = row.get("measured_positions") or 0, min(int(row["positions"]), WIDTH_POSITIONS[1])
+    if str(row["method"]).startswith("exploration") and 0 < measured < last:
+        meta["measured_positions"] = int(measured)
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
+            description=(f"the examination curve ({row['method']}) is measured at positions 1-{measured} only (the "
+                         f"exploration shuffles them); at {measured + 1}-{last} it is the shape fitted there, "
+                         "extrapolated, so the correction below them is a guess that clicks there may not follow; "
+                         f"shuffle a deeper block (the top {last}) or log two or more rankers as A/B buckets"))
     return dg.AssetCheckResult(passed=True, metadata=meta,
                                description=f"the examination curve is identified ({row['method']})")
 
 
 @dg.asset_check(asset=model.position_bias, name=POSITION_BIAS_IDENTIFIED, pool=WAREHOUSE_POOL,
                 description="The logs identify the examination curve (exploration or harvested interventions); "
-                "WARN when they do not and no position correction is applied.")
+                "WARN when they do not (no position correction is applied), when thin exploration alone pins it, "
+                "or when exploration measures only the top few positions (the rest extrapolated).")
 def position_bias_identified(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         if missing_tables(con, ["position_bias"]):

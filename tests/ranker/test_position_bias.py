@@ -152,14 +152,16 @@ def test_the_trust_bias_loss_has_the_gradient_of_its_likelihood():
                           ExaminationObjective(theta, clicks)(f)[0])
 
 
-def _check_on_table(used: str, identified: bool, ratio_width: float | None) -> dg.AssetCheckResult:
-    """The identifiability check as it runs: its query over a position_bias table."""
+def _check_on_table(used: str, identified: bool, ratio_width: float | None, measured: int = 10) -> dg.AssetCheckResult:
+    """The identifiability check as it runs: its query over a position_bias table of 10
+    positions, the exploration estimate measuring the first ``measured``."""
     con = duckdb.connect()
     ensure_schema(con, ["position_bias"])
     rows = [(used, k, 1.0 / k, None, None, True, identified) for k in range(1, 11)]
     if ratio_width is not None:  # the free exploration estimate, NaN where the design does not reach
+        nan = float("nan")
         rows += [("exploration_ratio", k, 1.0 / k, 1.0 / k - ratio_width / 2, 1.0 / k + ratio_width / 2, False, True)
-                 for k in range(1, 10)] + [("exploration_ratio", 10, float("nan"), float("nan"), float("nan"), False, True)]
+                 if k <= measured else ("exploration_ratio", k, nan, nan, nan, False, True) for k in range(1, 11)]
     con.executemany("INSERT INTO position_bias VALUES (?, ?, ?, ?, ?, ?, DATE '2026-01-05', DATE '2026-01-09', NULL, ?)",
                     rows)
     return identified_result(query_dicts(con, "checks/position_bias_identified", width_positions())[0])
@@ -175,3 +177,15 @@ def test_the_check_warns_when_nothing_or_only_thin_exploration_identifies_the_cu
     # harvesting chosen over thin exploration: identified by other means, no warning
     assert _check_on_table("harvest_em", True, 0.6).passed
     assert _check_on_table("harvest_em", True, None).passed
+
+
+def test_the_check_warns_when_exploration_measures_only_the_first_positions():
+    """A shuffled top 3 measures positions 1-3; the fitted shape fills 4-10 by extrapolation
+    (on a trust-bias simulation with a shuffled top 3 that correction made the model lose to
+    the naive one): the check says so. A top 10 measures every ranked position: no warning."""
+    shallow = _check_on_table("exploration_fit", True, 0.1, measured=3)
+    assert not shallow.passed and shallow.severity == dg.AssetCheckSeverity.WARN
+    assert "positions 1-3 only" in shallow.description and "at 4-10 it is the shape fitted there" in shallow.description
+    assert shallow.metadata["measured_positions"].value == 3
+    assert _check_on_table("exploration_fit", True, 0.1, measured=10).passed
+    assert _check_on_table("harvest_em", True, 0.1, measured=3).passed  # not an exploration curve
