@@ -210,13 +210,20 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
     if log:
         log(f"training on {len(train_set.label)} rows of {split.train[0]}..{split.train[-1]} "
             f"({config.position_handling}), validating on {split.valid}")
-    refit_rows = None
-    if config.refit:  # the validation day's rows in training form, for the refit after early stopping
-        refit_rows, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec)
     valid = training_set(valid_rows, spec, curve)
+    # early stopping judges the likelihood the model is trained on: the validation day's rows drawn
+    # as the training days' are (the sampler's requests with a click); every shown row of that day
+    # scores a different likelihood (requests without a click lower its click rate), which stopped
+    # a model at iteration 1 on a small simulation. The calibration is fitted on every shown row.
+    stop_rows = valid
+    if source != "all_shown":
+        stop_rows, _ = stream_training_set(con, source, split.valid, split.valid, curve, spec=spec)
+    if not stop_rows.label.any():
+        stop_rows = valid  # the validation day's clicks are in requests the sampler left out: judge by every row
+    refit_rows = stop_rows if config.refit else None  # for the refit after early stopping
     # the features are dropped once LightGBM has binned them (only their labels and groups are used below)
-    ranker = train(config, train_set, valid, categorical, spec.names, progress=log, refit_rows=refit_rows,
-                   release_features=True)
+    ranker = train(config, train_set, stop_rows, categorical, spec.names, progress=log, refit_rows=refit_rows,
+                   release_features=True, calibration_rows=valid)
     train_seconds = time.perf_counter() - t0 - load_seconds
     last_trained = split.valid if refit_rows is not None else split.train[-1]  # the refit also learned the validation day
     lineage = query_dicts(con, "model/ctr_ranker/lineage", {"first_day": split.train[0], "last_day": last_trained})[0]

@@ -297,7 +297,7 @@ def _callbacks(config: RankerConfig, progress: Progress | None, label: str) -> l
 def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, categorical: list[int],
           feature_names: list[str] | None = None, progress: Progress | None = None,
           label: str = "ranker", refit_rows: TrainingSet | None = None,
-          release_features: bool = False) -> TrainedRanker:
+          release_features: bool = False, calibration_rows: TrainingSet | None = None) -> TrainedRanker:
     """Fit the ranker; early stopping on the validation day's click log-likelihood under the
     examination model (for examination) or its click NDCG@10 (for the lambdarank variants).
     With ``config.refit`` and ``refit_rows`` (the validation day's rows in training form),
@@ -306,7 +306,9 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
     ``release_features``: once LightGBM has binned the training rows, ``train_set.X`` is
     replaced by an empty matrix (a spool it was read from is removed), so that its memory is
     free before boosting (for callers that keep no other reference to it and do not need it
-    afterwards; with a refit it is released after the refit's rows are put together instead)."""
+    afterwards; with a refit it is released after the refit's rows are put together instead).
+    ``calibration_rows``: the rows the calibration is fitted on (default ``valid``): every shown
+    item of the validation day, where ``valid`` holds only those drawn like the training rows."""
     refit = config.refit and refit_rows is not None and len(refit_rows.label) > 0
     ranker = _fit(config, train_set, valid, categorical, feature_names, progress, label,
                   release=release_features and not refit)
@@ -320,7 +322,7 @@ def train(config: RankerConfig, train_set: TrainingSet, valid: TrainingSet, cate
             _release(train_set)
         ranker = _fit(fixed, both, valid, categorical, feature_names, None, label, release=release_features)
         ranker.best_iteration = rounds
-    ranker.calibration = calibrate(ranker, valid)
+    ranker.calibration = calibrate(ranker, valid if calibration_rows is None else calibration_rows)
     return ranker
 
 

@@ -71,3 +71,36 @@ def test_a_day_without_clicks_stops_the_ranker_naming_the_day(tmp_path, day, mes
     build_groups(con, logs, DAYS, FAST, DATA)
     with pytest.raises(ValueError, match=message.format(day=day)):
         build_groups(con, logs, DAYS, FAST, ["model"])
+
+
+def test_early_stopping_judges_the_validation_day_drawn_like_the_training_days(tmp_path, monkeypatch):
+    """The model is trained on the sampler's rows (requests with a click), so early stopping
+    scores the validation day's rows drawn the same way: judged on every shown row (requests
+    without a click lower the click rate), the likelihood fell from the first round on a small
+    simulation and the model stopped at iteration 1. The calibration (P(click) of any shown
+    item) is still fitted on every shown row of that day."""
+    import numpy as np
+
+    from recsys_assets.assets import model
+
+    logs = _warehouse(tmp_path)
+    con = connect()
+    build_groups(con, logs, DAYS, FAST, DATA)
+    seen, real = {}, model.train
+
+    def spy(config, train_set, valid, *args, calibration_rows=None, **kwargs):
+        seen.update(stop=valid, calibration=calibration_rows)
+        return real(config, train_set, valid, *args, calibration_rows=calibration_rows, **kwargs)
+
+    monkeypatch.setattr(model, "train", spy)
+    model.build_position_bias(con, FAST, logs)
+    model.build_ranker(con, FAST)
+    stop, every = seen["stop"], seen["calibration"]
+
+    def clicks_per_request(rows):
+        return np.add.reduceat(rows.label, np.r_[0, np.cumsum(rows.group)[:-1]])
+
+    assert (clicks_per_request(stop) > 0).all()
+    assert (clicks_per_request(every) == 0).any() and stop.label.sum() == every.label.sum()
+    drawn = con.execute("SELECT count(*) FROM ranking_negatives WHERE day = ?", [DAYS[2]]).fetchone()[0]
+    assert len(stop.label) == drawn + int(stop.label.sum())
