@@ -35,7 +35,7 @@ from recsys_assets.ranker.comparison import Comparison, compare, evaluate_arm, m
 from recsys_assets.ranker.dataset import column, load_rows, training_set
 from recsys_assets.ranker.features import FeatureSpec, group_sizes
 from recsys_assets.ranker.off_policy import examination_at
-from recsys_assets.ranker.training import Progress, RankerConfig, TrainingSet, run_fits, train
+from recsys_assets.ranker.training import Progress, RankerConfig, run_fits, train
 from recsys_assets.ranker.truth import register_truth
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import arrow_query, run_sql
@@ -120,20 +120,26 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
     # the training rows encoded once; an arm's rows are a subset of them (the same values as
     # encoding the arm's rows alone: the encoding is row by row)
     full = training_set(train_rows, spec, curve)
-    owner = np.repeat(np.arange(len(full.group)), full.group)
     # each arm's negatives by SQL on the one warehouse connection, here; its fit starts on
     # another thread as soon as they are known, while the next arm's are selected
     plans, seconds = [], {}
 
-    def fit(arm: ComparisonArm, config: RankerConfig, mask: np.ndarray) -> Callable[[int], tuple[np.ndarray, np.ndarray, float]]:
+    valid_keys, valid_labels = _keys(valid_rows), column(valid_rows, "label")
+
+    def drawn(keys: pa.ChunkedArray, labels: np.ndarray, negatives: pa.Array) -> np.ndarray:
+        """The rows an arm keeps: every click, and the no-clicks its samplers drew."""
+        return (labels > 0) | (pc.is_in(keys, value_set=negatives).to_numpy(zero_copy_only=False) & (labels == 0))
+
+    def fit(arm: ComparisonArm, config: RankerConfig, mask: np.ndarray,
+            valid_mask: np.ndarray) -> Callable[[int], tuple[np.ndarray, np.ndarray, float]]:
         def run(threads: int) -> tuple[np.ndarray, np.ndarray, float]:
             t0 = time.perf_counter()
-            sizes = np.bincount(owner[mask], minlength=len(full.group))
-            rows = TrainingSet(X=full.X[mask], label=full.label[mask], weight=full.weight[mask],
-                               position=full.position[mask], group=sizes[sizes > 0], theta=full.theta[mask],
-                               offset=None if full.offset is None else full.offset[mask])
-            model = train(dataclasses.replace(config, threads=threads), rows, valid, categorical, spec.names,
-                          progress=log, label=arm.name, release_features=True)
+            rows = full.subset(mask)
+            # early stopping on the validation day drawn like the arm's training days (as the
+            # ranker's); the calibration on every shown row of that day
+            stop = valid.subset(valid_mask) if valid.label[valid_mask].any() else valid
+            model = train(dataclasses.replace(config, threads=threads), rows, stop, categorical, spec.names,
+                          progress=log, label=arm.name, release_features=True, calibration_rows=valid)
             scores = model.score(ev.X)
             return scores, model.click_probability(ev.X, ev.theta, score=scores), time.perf_counter() - t0
         return run
@@ -141,9 +147,9 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
     def fits() -> Iterator[Callable[[int], tuple[np.ndarray, np.ndarray, float]]]:
         for i, arm in enumerate(arms, 1):
             t0 = time.perf_counter()
-            negatives = arm_negatives(con, pipeline, arm, split.train, by_name)
-            is_negative = pc.is_in(train_keys, value_set=negatives).to_numpy(zero_copy_only=False) & (train_labels == 0)
-            mask = (train_labels > 0) | is_negative
+            mask = drawn(train_keys, train_labels, arm_negatives(con, pipeline, arm, split.train, by_name))
+            is_negative = mask & (train_labels == 0)
+            valid_mask = drawn(valid_keys, valid_labels, arm_negatives(con, pipeline, arm, [split.valid], by_name))
             config = ranker_config(pipeline, position_handling=arm.position_handling,
                                    use_weights=arm.weights == "labels", training_rows="all_shown")
             if log:
@@ -151,7 +157,7 @@ def build_sampler_comparison(con, pipeline: PipelineConfig, log: Progress | None
                     f"{arm.position_handling}, {arm.weights} weights")
             plans.append((arm, mask, int(is_negative.sum())))
             seconds[arm.name] = time.perf_counter() - t0
-            yield fit(arm, config, mask)
+            yield fit(arm, config, mask, valid_mask)
 
     fitted = run_fits(fits(), pipeline.ranker_threads, count=len(arms))
     evaluations = []

@@ -95,6 +95,15 @@ class TrainingSet:
     theta: np.ndarray  # examination probability at each row's position
     offset: np.ndarray | None = None  # trust bias: P(click | position, not relevant) at each row; None = 0
 
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        """The rows where ``mask`` holds (a matrix ``X``), in order; a request keeps its rows
+        together and one left with none drops out of ``group``."""
+        owner = np.repeat(np.arange(len(self.group)), self.group)
+        sizes = np.bincount(owner[mask], minlength=len(self.group))
+        return TrainingSet(X=self.X[mask], label=self.label[mask], weight=self.weight[mask],
+                           position=self.position[mask], group=sizes[sizes > 0], theta=self.theta[mask],
+                           offset=None if self.offset is None else self.offset[mask])
+
     def __add__(self, other: TrainingSet) -> TrainingSet:
         """Both sets' rows, this set's first (request groups stay contiguous)."""
         joined = [np.concatenate([getattr(self, f), getattr(other, f)])

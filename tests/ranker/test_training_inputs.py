@@ -104,3 +104,47 @@ def test_early_stopping_judges_the_validation_day_drawn_like_the_training_days(t
     assert (clicks_per_request(every) == 0).any() and stop.label.sum() == every.label.sum()
     drawn = con.execute("SELECT count(*) FROM ranking_negatives WHERE day = ?", [DAYS[2]]).fetchone()[0]
     assert len(stop.label) == drawn + int(stop.label.sum())
+
+
+def test_comparison_arms_stop_early_on_the_validation_day_drawn_like_their_training_rows(tmp_path, monkeypatch):
+    """As the ranker: an arm whose sampler keeps requests with a click is early-stopped on those
+    requests of the validation day; the naive arm (every request) on every shown row; both are
+    calibrated on every shown row."""
+    import numpy as np
+
+    from recsys_assets.assets import comparison, model
+
+    logs = _warehouse(tmp_path)
+    con = connect()
+    build_groups(con, logs, DAYS, FAST, DATA)
+    model.build_position_bias(con, FAST, logs)
+    seen, real = {}, comparison.train
+
+    def spy(config, rows, stop, *args, label="", calibration_rows=None, **kwargs):
+        seen[label] = (stop, calibration_rows)
+        return real(config, rows, stop, *args, label=label, calibration_rows=calibration_rows, **kwargs)
+
+    monkeypatch.setattr(comparison, "train", spy)
+    comparison.build_sampler_comparison(con, PipelineConfig(ranker_max_rounds=40,
+                                                            compare_arms="debiased,all-non-clicks-equal"))
+
+    def clicks_per_request(rows):
+        return np.add.reduceat(rows.label, np.r_[0, np.cumsum(rows.group)[:-1]])
+
+    (debiased, every), (naive, every_too) = seen["debiased"], seen["all-non-clicks-equal"]
+    assert (clicks_per_request(debiased) > 0).all() and (clicks_per_request(every) == 0).any()
+    assert len(naive.label) == len(every.label) == len(every_too.label)
+    assert debiased.label.sum() == every.label.sum()
+
+
+def test_a_training_subset_keeps_requests_together_and_drops_empty_ones():
+    import numpy as np
+
+    from recsys_assets.ranker.training import TrainingSet
+
+    rows = TrainingSet(X=np.arange(12, dtype=np.float32).reshape(6, 2), label=np.array([1, 0, 0, 0, 1, 0]),
+                       weight=np.ones(6), position=np.array([1, 2, 1, 2, 1, 2]), group=np.array([2, 2, 2]),
+                       theta=np.array([1.0, 0.5] * 3))
+    part = rows.subset(np.array([True, True, False, False, True, False]))
+    assert part.group.tolist() == [2, 1] and part.label.tolist() == [1, 0, 1]
+    assert part.X[:, 0].tolist() == [0, 2, 8] and part.offset is None
