@@ -262,6 +262,8 @@ def build_ranker(con, pipeline: PipelineConfig, run_id: str | None = None, log: 
         "position_handling": config.position_handling, "sampler_version": lineage["sampler_versions"] or "",
         "weight_policy": lineage["weight_policies"] or "", "data_fingerprint": fingerprint,
         "rows": row["rows"], "positives": row["positives"], "groups": row["groups"],
+        # the validation day's rows: those drawn like the training rows judge early stopping, every shown one calibrates
+        "validation_rows/early_stopping": len(stop_rows.label), "validation_rows/calibration": len(valid.label),
         "best_iteration": ranker.best_iteration, "seconds/load": round(load_seconds, 2), "seconds/train": round(train_seconds, 2),
         "rows_per_second/train": round(row["rows"] / max(train_seconds, 1e-9)),
         "calibration": json.dumps(ranker.calibration), "features": len(spec.names),

@@ -94,8 +94,10 @@ def test_early_stopping_judges_the_validation_day_drawn_like_the_training_days(t
 
     monkeypatch.setattr(model, "train", spy)
     model.build_position_bias(con, FAST, logs)
-    model.build_ranker(con, FAST)
+    meta = model.build_ranker(con, FAST)
     stop, every = seen["stop"], seen["calibration"]
+    assert (meta["validation_rows/early_stopping"], meta["validation_rows/calibration"]) == (len(stop.label),
+                                                                                          len(every.label))
 
     def clicks_per_request(rows):
         return np.add.reduceat(rows.label, np.r_[0, np.cumsum(rows.group)[:-1]])
