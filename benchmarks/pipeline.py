@@ -12,7 +12,8 @@ the day's impressions Parquet into a table unchanged: the least work any stage c
 clean, snapshots, ctr_labels, other_labels, negatives, sampler_metrics, handoff (rows to
 LightGBM's numpy inputs), training (LightGBM, fixed rounds), and pandas (CTR labelling +
 request-level negatives on a user-closed subset, checked identical to the SQL's rows).
-Output: a table on stdout and JSON under ``RECSYS_HOME/bench/``. Figures are ratios within
+Each stage reports its peak RSS and the peak size of DuckDB's spill directory (sampled every
+0.5 s by the parent). Output: a table on stdout and JSON under ``RECSYS_HOME/bench/``. Figures are ratios within
 one run, because machines are noisy.
 """
 
@@ -26,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -264,10 +266,29 @@ def _child(stage: str, work: Path, args: argparse.Namespace, triple: bool) -> di
     cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stage", stage, "--work", str(work), "--scale", str(args.scale),
            "--memory-limit", args.memory_limit, "--seed", str(args.seed), "--rounds", str(args.rounds),
            "--pandas-rows", str(args.pandas_rows)] + (["--triple-run"] if triple else [])
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"stage {stage} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    spill, peak = work / "spill", 0
+    with (subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child,
+          ThreadPoolExecutor(1) as pool):
+        # DuckDB's spill files, sampled while the stage runs (they go when its connection closes)
+        reader = pool.submit(child.communicate)
+        while child.poll() is None:
+            peak = max(peak, _dir_bytes(spill))
+            time.sleep(0.5)
+        stdout, stderr = reader.result()
+    if child.returncode != 0:
+        raise SystemExit(f"stage {stage} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1]) | {"spill_mb": peak / 2**20}
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:  # deleted while walked
+                pass
+    return total
 
 
 def run_all(args: argparse.Namespace, triple: bool) -> dict[str, Any]:
@@ -284,7 +305,8 @@ def run_all(args: argparse.Namespace, triple: bool) -> dict[str, Any]:
                 continue
             results[stage] = _child(stage, work, args, triple)
             r = results[stage]
-            print(f"  {stage:16s} {r['rows']:>12,} rows {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:7.0f} MB", flush=True)
+            print(f"  {stage:16s} {r['rows']:>12,} rows {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:7.0f} MB"
+                  f"  spill {r['spill_mb']:7.0f} MB", flush=True)
         return results
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -306,7 +328,7 @@ def report(results: dict[str, Any], label: str) -> tuple[str, dict[str, Any]]:
             x_pandas = rate / pandas_rate
         row = {"stage": stage, "rows": r["rows"], "seconds": round(r["seconds"], 3), "impressions_per_second": round(rate),
                "x_copy_floor": round(x_floor, 2) if x_floor else None, "x_pandas": round(x_pandas, 1) if x_pandas else None,
-               "peak_rss_mb": round(r["rss_mb"])}
+               "peak_rss_mb": round(r["rss_mb"]), "peak_spill_mb": round(r["spill_mb"])}
         if stage == "pandas":
             row["identical_to_sql"] = r["identical"]
             row["subset"] = r["subset"]
@@ -314,12 +336,13 @@ def report(results: dict[str, Any], label: str) -> tuple[str, dict[str, Any]]:
         table.append(row)
         lines.append(f"{stage:16s} {r['rows']:>12,} {r['seconds']:>9.2f} {rate:>12,.0f} "
                      f"{(f'{x_floor:.2f}' if x_floor else ''):>8s} {(f'{x_pandas:.1f}' if x_pandas else ''):>9s} "
-                     f"{r['rss_mb']:>7.0f}MB")
+                     f"{r['rss_mb']:>7.0f}MB {r['spill_mb']:>7.0f}MB")
     pipeline_seconds = sum(results[s]["seconds"] for s in PIPELINE_STAGES)
     summary = {"impressions": impressions, "pipeline_x_copy_floor": round(pipeline_seconds / floor, 2),
                "ctr_labels_x_copy_floor": round(results["ctr_labels"]["seconds"] / floor, 2),
                "simulator_impressions_per_second": round(results["simulate"]["rows"] / results["simulate"]["seconds"]),
-               "peak_rss_mb": round(max(r["rss_mb"] for r in results.values()))}
+               "peak_rss_mb": round(max(r["rss_mb"] for r in results.values())),
+               "peak_spill_mb": round(max(r["spill_mb"] for r in results.values()))}
     if pandas:
         sql_rate = impressions / results["ctr_labels"]["seconds"]
         summary |= {"ctr_labels_x_pandas": table[[t["stage"] for t in table].index("ctr_labels")]["x_pandas"],
