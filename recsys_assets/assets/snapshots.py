@@ -17,7 +17,7 @@ from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, follow_upstream, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.warehouse.sql import ALL_KEYS, query_dicts
+from recsys_assets.warehouse.sql import query_dicts
 from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, write_atomically
 
 from .clean import events, impressions, items, requests, users
@@ -115,20 +115,23 @@ def context_params(partition_key: str, pipeline: PipelineConfig) -> dict[str, An
 #: impressions per slice of the final write: its joins then fit in DuckDB's memory limit
 #: (at 4 GB, one slice of 27M rows ran without spilling; 81M rows at once spilled 30 GB)
 CONTEXT_CHUNK_ROWS = 30_000_000
+#: the end of the request keys' range: a day's requests are numbered 1, 2, ... below it
+REQUEST_KEYS_END = 1 << 31
 
 
 def context_chunks(con, day: object, chunk_rows: int | None = None) -> list[tuple[int, int]]:
-    """Rowid ranges of about ``chunk_rows`` of the day's impressions each. The ranges cover
-    every rowid (the first starts at 0, the last ends at ALL_KEYS' end), so no row is missed
-    even if the table changed since the sizes were read: the slices are only sizes."""
+    """Ranges [lo, hi) of request keys (the day's requests numbered 1.. in request_id order,
+    ``ctx_keys`` in the build) of about ``chunk_rows`` impressions each. They cover every key
+    (the first starts at 0, the last ends at REQUEST_KEYS_END), so no row is missed whatever
+    the sizes: the slices are only sizes."""
     chunk_rows = chunk_rows or CONTEXT_CHUNK_ROWS
-    (row,) = query_dicts(con, "snapshots/impression_context/rowids", {"day": day})
-    if not row["n"] or row["n"] <= chunk_rows:
-        return list(ALL_KEYS)
-    lo, hi = int(row["lo"]), int(row["hi"]) + 1
-    parts = -(-int(row["n"]) // chunk_rows)
-    edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
-    edges[0], edges[-1] = ALL_KEYS[0]
+    (row,) = query_dicts(con, "snapshots/impression_context/slices", {"day": day})
+    requests, impressions = int(row["requests"]), int(row["impressions"])
+    if requests >= REQUEST_KEYS_END:
+        raise ValueError(f"impression_context: {requests:,} requests on {day}; at most {REQUEST_KEYS_END - 1:,} a day")
+    parts = max(1, -(-impressions // chunk_rows))
+    edges = [1 + requests * k // parts for k in range(parts + 1)]
+    edges[0], edges[-1] = 0, REQUEST_KEYS_END
     return list(itertools.pairwise(edges))
 
 
@@ -142,7 +145,7 @@ def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) 
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("snapshots/impression_context/build", "snapshots/impression_context/metadata", "snapshots/impression_context/rowids",
+    code_version=sql_code_version("snapshots/impression_context/build", "snapshots/impression_context/metadata", "snapshots/impression_context/slices",
                                   tables=["impression_context"]),
     deps=[
         item_state, users, impressions,

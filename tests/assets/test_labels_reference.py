@@ -44,8 +44,9 @@ def test_sql_matches_reference_on_simulated_logs(small_sim, policy):
 
 
 def test_context_written_in_slices_matches_reference_and_one_write(small_sim, monkeypatch):
-    """A large day's impression_context is written in rowid slices (so its joins fit in
-    memory): with slices of ~97 impressions the rows equal the one-write rows and the reference."""
+    """A large day's impression_context is written in slices of its requests (so its joins fit
+    in memory): with slices of ~97 impressions the rows equal the one-write rows and the
+    reference, and no intermediate table of the build outlives its transaction."""
     from recsys_assets.assets import snapshots
 
     one = connect()
@@ -58,6 +59,7 @@ def test_context_written_in_slices_matches_reference_and_one_write(small_sim, mo
     query = "SELECT * FROM impression_context ORDER BY ALL"
     assert sliced.execute(query).fetchall() == one.execute(query).fetchall()
     assert mismatches(sliced, _days(3), weight_policy("ctr-default")) == []
+    assert sliced.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'ctx%'").fetchall() == []
 
 
 def test_sql_matches_reference_with_short_history_windows(small_sim):

@@ -24,17 +24,24 @@
 -- earlier than $day - $popularity_days - 1.
 -- Each family keeps only its probes with some history (the final write reads a missing one
 -- as zeros), in the output column types, so the final joins build small hash tables.
--- Keys: the probes carry integer row keys, the impression's and its request's rowid in their
--- tables (`_k`, `_rq`), so that the final write joins each history family back on integers;
--- `ctx_base` holds only what the probes read, and the final write reads the impression's
--- other columns again from `ctx_rows` (joins on integer and short keys, never a wide spill).
+-- Keys: the probes carry integer keys, so that the final write joins each history family back
+-- on integers: `_rq` numbers the day's requests in request_id order (`ctx_keys`), and `_k` is
+-- an impression's, _rq * 2^31 + position (the clean layer keeps one impression per request and
+-- position). Both follow from the data, not from where the rows are stored, so any engine
+-- computes the same. `ctx_base` holds only what the probes read, and the final write reads the
+-- impression's other columns again from `ctx_rows` (joins on integer and short keys, never a
+-- wide spill), for the requests [rq_lo, rq_hi) of its slice.
 -- Intermediate tables (`ctx_*`) are ordinary tables created and dropped inside the partition's
 -- transaction, so never committed nor seen by a reader: DuckDB stores them compressed and evicts
 -- them to the database file, where TEMP tables spill uncompressed to the temp directory (at 30M
 -- impressions: 10.3 GB of spill at the peak as TEMP tables, 4.5 GB as these, in the final write).
-CREATE OR REPLACE TEMP MACRO ctx_rows(p_day) AS TABLE
+CREATE OR REPLACE TABLE ctx_keys AS
+SELECT request_id, row_number() OVER (ORDER BY request_id) AS _rq
+FROM (SELECT DISTINCT request_id FROM impressions WHERE day = $day AND traffic = 'user') d;
+
+CREATE OR REPLACE TEMP MACRO ctx_rows(p_day, rq_lo, rq_hi) AS TABLE
 SELECT
-    i.rowid AS _k, q.rowid AS _rq,
+    k._rq * 2147483648 + i.position AS _k, k._rq,
     i.day, i.request_id, i.item_id, i.position, i.visible_ms, i.propensity, i.source,
     q.ts AS request_ts, q.user_id, q.session_id, q.surface, lower(trim(q.query)) AS query_key, q.query, q.device,
     coalesce(q.region, u.region) AS region, u.segment, q.policy, q.is_exploration,
@@ -42,13 +49,14 @@ SELECT
     s.category, s.subcategory, s.brand, s.price, s.dedup_group, s.first_seen, s.valid_from AS item_state_from,
     s.item_id IS NOT NULL AS known_item, s.status, s.in_stock, s.regions, s.age_restricted
 FROM impressions i
+JOIN (SELECT * FROM ctx_keys WHERE _rq >= rq_lo AND _rq < rq_hi) k ON k.request_id = i.request_id
 JOIN requests q ON q.request_id = i.request_id AND q.day BETWEEN p_day - 1 AND p_day + 1
 LEFT JOIN users u ON u.user_id = q.user_id
 LEFT JOIN item_state s ON s.item_id = i.item_id AND s.valid_from <= q.ts AND q.ts < s.valid_to
 WHERE i.day = p_day AND i.traffic = 'user';
 
 CREATE OR REPLACE TABLE ctx_base AS
-SELECT _k, _rq, item_id, request_ts, user_id, query_key, category FROM ctx_rows($day);
+SELECT _k, _rq, item_id, request_ts, user_id, query_key, category FROM ctx_rows($day, 0, 2147483648);
 
 -- category price level: the median log price of the category over the item states in force
 -- (and known) when the day starts, so an item's price can be read relative to its category
@@ -427,9 +435,9 @@ DROP TABLE ctx_roll;
 
 DELETE FROM impression_context WHERE day = $day;
 
--- Run once per slice [$chunk_lo, $chunk_hi) of the impressions' rowids (one slice covering
--- them all unless the day is large): each slice's joins then fit in memory, where one write
--- of the whole day made DuckDB spill the wide rows of every join.
+-- Run once per slice [$chunk_lo, $chunk_hi) of the request keys (one slice covering them all
+-- unless the day is large): each slice's joins then fit in memory, where one write of the
+-- whole day made DuckDB spill the wide rows of every join.
 
 INSERT INTO impression_context
 SELECT
@@ -456,15 +464,15 @@ SELECT
     coalesce(q.q_clicks, 0), coalesce(qc.qc_clicks, 0), coalesce(qc.qc_recent_clicks, 0), coalesce(qc.qc_exposure, 0),
     coalesce(qi.qi_clicks, 0),
     greatest(u.max_used, it.max_used, q.max_used)
-FROM (SELECT * FROM ctx_rows($day) WHERE _k >= $chunk_lo AND _k < $chunk_hi) b
+FROM ctx_rows($day, $chunk_lo, $chunk_hi) b
 LEFT JOIN ctx_category_price cp ON cp.category = b.category
 LEFT JOIN ctx_user u ON u._rq = b._rq
 LEFT JOIN ctx_user_category uc ON uc._rq = b._rq AND uc.category = b.category
-LEFT JOIN (SELECT * FROM ctx_user_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) ui ON ui._k = b._k
-LEFT JOIN (SELECT * FROM ctx_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) it ON it._k = b._k
+LEFT JOIN (SELECT * FROM ctx_user_item WHERE _k >= $chunk_lo * 2147483648 AND _k < $chunk_hi * 2147483648) ui ON ui._k = b._k
+LEFT JOIN (SELECT * FROM ctx_item WHERE _k >= $chunk_lo * 2147483648 AND _k < $chunk_hi * 2147483648) it ON it._k = b._k
 LEFT JOIN ctx_query q ON q._rq = b._rq
 LEFT JOIN ctx_query_category qc ON qc._rq = b._rq AND qc.category IS NOT DISTINCT FROM b.category
-LEFT JOIN (SELECT * FROM ctx_query_item WHERE _k >= $chunk_lo AND _k < $chunk_hi) qi ON qi._k = b._k;
+LEFT JOIN (SELECT * FROM ctx_query_item WHERE _k >= $chunk_lo * 2147483648 AND _k < $chunk_hi * 2147483648) qi ON qi._k = b._k;
 
 -- The intermediate tables go with the transaction's end: dropped here, they are never committed.
 DROP TABLE ctx_category_price;
@@ -475,4 +483,5 @@ DROP TABLE ctx_query_item;
 DROP TABLE ctx_user;
 DROP TABLE ctx_user_category;
 DROP TABLE ctx_user_item;
+DROP TABLE ctx_keys;
 DROP MACRO TABLE ctx_rows;
