@@ -8,6 +8,7 @@ only from rows that happened and were recorded before the request: whole days fr
 rollups, the window's edges from the rows.
 """
 
+import datetime as dt
 import itertools
 from typing import Any
 
@@ -17,8 +18,8 @@ from recsys_assets.config import PipelineConfig, load_settings
 from recsys_assets.defs.automation import LOOKBACK_DAYS, follow_upstream, refresh_within
 from recsys_assets.defs.partitions import daily_partitions, day_bounds, window
 from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
-from recsys_assets.warehouse.sql import query_dicts
-from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, write_atomically
+from recsys_assets.warehouse.sql import query_dicts, run_sql
+from recsys_assets.warehouse.tables import ensure_schema, sql_code_version, transaction, write_atomically
 
 from .clean import events, impressions, items, requests, users
 
@@ -135,18 +136,37 @@ def context_chunks(con, day: object, chunk_rows: int | None = None) -> list[tupl
     return list(itertools.pairwise(edges))
 
 
+CONTEXT_SQL = tuple(f"snapshots/impression_context/{name}" for name in (
+    "probes", "late_probes", "families", "set_aside", "merge", "write", "slices", "metadata"))
+
+
 def build_impression_context(con, pipeline: PipelineConfig, partition_key: str) -> dict[str, Any]:
+    """The day's partition in one transaction: the probes, the history families of the late
+    probes (requests before the day's start, anchored on their own day) when there are any,
+    those of the others, then the write in request-key slices (``sql/snapshots/impression_context``)."""
     params = context_params(partition_key, pipeline)
+    day = params["day"]
     ensure_schema(con)
-    write_atomically(con, "snapshots/impression_context/build", params, context_chunks(con, params["day"]))
-    return _rows_meta(query_dicts(con, "snapshots/impression_context/metadata", {"day": params["day"]}))
+    chunks = context_chunks(con, day)
+    with transaction(con):
+        run_sql(con, "snapshots/impression_context/probes", params)
+        (row,) = query_dicts(con, "snapshots/impression_context/late_probes")
+        late = int(row["late"])
+        if late:
+            run_sql(con, "snapshots/impression_context/families", params | {"anchor": day - dt.timedelta(days=1), "late": True})
+            run_sql(con, "snapshots/impression_context/set_aside")
+        run_sql(con, "snapshots/impression_context/families", params | {"anchor": day, "late": False})
+        if late:
+            run_sql(con, "snapshots/impression_context/merge")
+        run_sql(con, "snapshots/impression_context/write", params, chunks)
+    meta = _rows_meta(query_dicts(con, "snapshots/impression_context/metadata", {"day": day}))
+    return meta | {"late_request_impressions": late}
 
 
 @dg.asset(
     automation_condition=refresh_within(LOOKBACK_DAYS),
     group_name="snapshots", pool=WAREHOUSE_POOL, partitions_def=DAILY, kinds={"duckdb"},
-    code_version=sql_code_version("snapshots/impression_context/build", "snapshots/impression_context/metadata", "snapshots/impression_context/slices",
-                                  tables=["impression_context"]),
+    code_version=sql_code_version(*CONTEXT_SQL, tables=["impression_context"]),
     deps=[
         item_state, users, impressions,
         dg.AssetDep(requests, partition_mapping=window(-1, 1)),

@@ -103,7 +103,9 @@ def tie_heavy_logs(draw):
         shown = draw(st.permutations(range(n_items)))[: draw(st.integers(1, n_items))]
         for pos, item in enumerate(shown, start=1):
             impressions.append({"request_id": r["request_id"], "item_id": f"i{item}", "position": pos,
-                                "visible_ms": draw(st.sampled_from([0, 500, 2000, None]))})
+                                "visible_ms": draw(st.sampled_from([0, 500, 2000, None])),
+                                # shown 2 minutes later: a request at 23:59 is then shown the next day
+                                "ts": draw(st.sampled_from([None, None, r["ts"] + dt.timedelta(minutes=2)]))})
     items = []
     for k in range(n_items):
         vf0 = D0 - dt.timedelta(days=3)
@@ -163,6 +165,40 @@ def _snapshot(con) -> dict[str, list]:
         "hide": con.execute("SELECT request_id, item_id, label, censor_reason FROM hide_labels ORDER BY 1, 2").fetchall(),
         "conversion": {(r["request_id"], r["item_id"]): r for r in rows(con, "SELECT * FROM conversion_labels")},
     }
+
+
+def test_a_request_shown_after_midnight_counts_no_history_after_its_request(tmp_path):
+    """An impression placed on the next day (shown after midnight) for a request at 23:59: its
+    history is as of 23:59, so a click by the same user at 23:59:30 counts for no feature of it."""
+    from logbuilder import minimal_logs
+
+    def ts(h, m, s=0, day=0):
+        return dt.datetime.combine(START + dt.timedelta(days=day), dt.time(h, m, s))
+
+    logs = minimal_logs(
+        tmp_path,
+        requests=[{"request_id": "r0", "ts": ts(23, 0), "user_id": "u1", "query": "q"},
+                  {"request_id": "r1", "ts": ts(23, 59), "user_id": "u1", "query": "q"}],
+        impressions=[{"request_id": "r0", "item_id": "i2", "position": 1, "ts": ts(23, 0)},
+                     {"request_id": "r0", "item_id": "i1", "position": 2, "ts": ts(23, 0)},
+                     {"request_id": "r1", "item_id": "i1", "position": 1, "ts": ts(0, 0, 5, day=1)}],
+        events=[{"event_id": "e0", "ts": ts(23, 59, 30), "type": "click", "item_id": "i2", "user_id": "u1",
+                 "request_id": "r0"},
+                {"event_id": "e1", "ts": ts(23, 30), "type": "click", "item_id": "i1", "user_id": "u1",
+                 "request_id": "r0"}],
+        items=[{"item_id": "i1", "valid_from": ts(0, 0, day=-30), "category": "c1"},
+               {"item_id": "i2", "valid_from": ts(0, 0, day=-30), "category": "c1"}],
+    )
+    con = connect()
+    days = _days(2)
+    build_through_labels(con, logs, days)
+    (late,) = rows(con, "SELECT * FROM impression_context WHERE request_id = 'r1'")
+    assert late["day"] == days[1] and late["request_ts"] == ts(23, 59)
+    # as of 23:59: the click on i1 at 23:30 and r0's impressions at 23:00; not the click at 23:59:30
+    assert (late["u_clicks"], late["uc_clicks"], late["ui_clicks"], late["i_clicks"], late["q_clicks"]) == (1, 1, 1, 1, 1)
+    assert (late["ui_prior_impressions"], late["i_impressions"]) == (1, 1)
+    assert late["history_max_ts"] == ts(23, 30)
+    assert mismatches(con, days, weight_policy("ctr-default")) == []
 
 
 def test_future_events_and_item_changes_change_no_feature_or_past_label(small_sim, tmp_path):
