@@ -1,4 +1,5 @@
-"""Checks of the snapshots layer: the history rows of a day hold every row they must."""
+"""Checks of the snapshots layer: the history rows of a day hold every row they must, and no
+impression's context reads anything not known at its request time."""
 
 import dagster as dg
 
@@ -8,6 +9,7 @@ from recsys_assets.warehouse.resource import WAREHOUSE_POOL, WarehouseResource
 from recsys_assets.warehouse.sql import query_dicts
 
 HISTORY_ROWS_COMPLETE = "history_rows_complete"
+NO_FUTURE_HISTORY = "no_future_history"
 
 
 @dg.asset_check(
@@ -32,3 +34,28 @@ def history_rows_complete(context: dg.AssetCheckExecutionContext, warehouse: War
             "rebuild the day once the requests of the days around it are built",
         )
     return dg.AssetCheckResult(passed=True, metadata=meta)
+
+
+def future_history_result(con, day) -> dg.AssetCheckResult:
+    """Rows of impression_context (one day, or every day with ``day`` None) whose history used a
+    row available at or after the request time, or whose item state began after it."""
+    (row,) = query_dicts(con, "checks/no_future_history", {"day": day})
+    meta = {key: int(row[key] or 0) for key in ("rows", "future_history", "future_item_state")}
+    if meta["future_history"] or meta["future_item_state"]:
+        return dg.AssetCheckResult(
+            passed=False, metadata=meta,
+            description=f"{meta['future_history']} of {meta['rows']} impressions counted history available at or after "
+            f"their request time, {meta['future_item_state']} read an item state from after it (e.g. {row['example']}): "
+            "features would leak the future into training; rebuild the partition, and report it if it persists",
+        )
+    return dg.AssetCheckResult(passed=True, metadata=meta, description=f"{meta['rows']} impressions checked")
+
+
+@dg.asset_check(
+    asset=snapshots.impression_context, name=NO_FUTURE_HISTORY, blocking=True, pool=WAREHOUSE_POOL,
+    description="No impression's context counts a history row available at or after its request time, or reads an "
+    "item state that began after it.",
+)
+def no_future_history(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.get_connection() as con:
+        return future_history_result(con, run_partition(context))

@@ -200,6 +200,17 @@ def test_a_request_shown_after_midnight_counts_no_history_after_its_request(tmp_
     assert late["history_max_ts"] == ts(23, 30)
     assert mismatches(con, days, weight_policy("ctr-default")) == []
 
+    # the blocking check: green here, red (naming the row) on the history the old composition used
+    from recsys_assets.checks.snapshot_checks import future_history_result
+
+    ok = future_history_result(con, None)
+    assert ok.passed and ok.metadata["rows"].value == 3
+    con.execute("UPDATE impression_context SET history_max_ts = TIMESTAMP '2026-01-05 23:59:30' WHERE request_id = 'r1'")
+    leaked = future_history_result(con, days[1])
+    assert not leaked.passed and leaked.metadata["future_history"].value == 1
+    assert "1 of 1 impressions counted history available at or after their request time" in leaked.description
+    assert "2026-01-06 r1 / i1" in leaked.description
+
 
 def test_future_events_and_item_changes_change_no_feature_or_past_label(small_sim, tmp_path):
     import shutil
