@@ -318,7 +318,7 @@ def report(results: dict[str, Any], label: str) -> tuple[str, dict[str, Any]]:
     pandas = results.get("pandas")
     pandas_rate = pandas["rows"] / pandas["seconds"] if pandas else None
     lines = [f"{label}: {impressions:,} impressions in the day",
-             f"{'stage':16s} {'rows':>12s} {'seconds':>9s} {'impr./s':>12s} {'x floor':>8s} {'x pandas':>9s} {'peak RSS':>9s}"]
+             f"{'stage':16s} {'rows':>12s} {'seconds':>9s} {'impr./s':>12s} {'x floor':>8s} {'x pandas':>9s} {'peak RSS':>9s} {'spill':>9s}"]
     table = []
     for stage, r in results.items():
         x_floor = r["seconds"] / floor if stage not in ("simulate", "pandas") else None
