@@ -20,8 +20,8 @@ checked AS (
         ($history_collisions AND EXISTS (
             SELECT 1 FROM events e
             WHERE e.user_id = n.user_id AND e.item_id = n.item_id AND e.type IN ('click', 'purchase')
-              AND e.ts >= n.request_ts - to_days(CAST($history_days AS INTEGER))
-              AND e.ts <= n.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
+              AND e.ts >= n.request_ts - INTERVAL '1' DAY * CAST($history_days AS INTEGER)
+              AND e.ts <= n.request_ts + INTERVAL '1' MINUTE * CAST($click_window_minutes AS INTEGER)
         )) OR EXISTS (
             SELECT 1 FROM ctr_labels l
             WHERE l.day = n.day AND l.request_id = n.request_id AND l.item_id = n.item_id AND l.label = 1

@@ -35,8 +35,8 @@ attributed AS (
     -- latest one it does not precede (beyond the skew tolerance), else the earliest; one row each
     QUALIFY row_number() OVER (
         PARTITION BY d._file, d._row
-        ORDER BY (q.ts <= d.ts + to_seconds($skew_tolerance_s)) DESC NULLS LAST,
-                 CASE WHEN q.ts <= d.ts + to_seconds($skew_tolerance_s) THEN q.ts END DESC, q.ts
+        ORDER BY (q.ts <= d.ts + INTERVAL '1' SECOND * $skew_tolerance_s) DESC NULLS LAST,
+                 CASE WHEN q.ts <= d.ts + INTERVAL '1' SECOND * $skew_tolerance_s THEN q.ts END DESC, q.ts
     ) = 1
 ),
 staged AS (
@@ -45,7 +45,7 @@ staged AS (
         CASE
             WHEN _reason IS NOT NULL THEN _reason
             WHEN _copy > 1 AND _content <> _first_content THEN 'conflicting_duplicate:event_id'
-            WHEN _copy = 1 AND ts < request_ts - to_seconds($skew_tolerance_s) THEN 'event_precedes_request'
+            WHEN _copy = 1 AND ts < request_ts - INTERVAL '1' SECOND * $skew_tolerance_s THEN 'event_precedes_request'
         END AS reason
     FROM attributed
 )

@@ -42,7 +42,7 @@ SELECT
         WHEN i.visible_ms < 0 THEN 'invalid_value:visible_ms'
         WHEN i.propensity <= 0 OR i.propensity > 1 THEN 'invalid_value:propensity'
         WHEN q.request_id IS NULL THEN 'unknown_request'
-        WHEN coalesce(i.ts, q.ts) < q.ts - to_seconds(p_skew_s) THEN 'impression_precedes_request'
+        WHEN coalesce(i.ts, q.ts) < q.ts - INTERVAL '1' SECOND * p_skew_s THEN 'impression_precedes_request'
         WHEN coalesce(i.ts, q.ts) > q.ts + INTERVAL 1 HOUR THEN 'impression_long_after_request'
     END AS _reason,
     hash(i.request_id, i.item_id, i.position, i.visible_ms, i.propensity, i.source) AS _content

@@ -11,7 +11,7 @@
 CREATE OR REPLACE TEMP TABLE lbl_conversion AS
 WITH base AS (
     SELECT l.day, l.request_id, l.item_id, l.user_id, l.click_ts,
-           l.click_ts + to_days(CAST($conversion_window_days AS INTEGER)) AS window_end,
+           l.click_ts + INTERVAL '1' DAY * CAST($conversion_window_days AS INTEGER) AS window_end,
            c.surface
     FROM ctr_labels l
     JOIN impression_context c ON c.day = l.day AND c.request_id = l.request_id AND c.item_id = l.item_id

@@ -18,7 +18,7 @@ SELECT
     c.ui_prior_impressions, c.is_exploration, c.propensity, c.ineligible_reason,
     EXISTS (
         SELECT 1 FROM outages o
-        WHERE o.start_ts <= c.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
+        WHERE o.start_ts <= c.request_ts + INTERVAL '1' MINUTE * CAST($click_window_minutes AS INTEGER)
           AND o.end_ts > c.request_ts
           AND (o.surface IS NULL OR o.surface = c.surface)
           AND (o.event_types IS NULL OR csv_contains(o.event_types, 'click'))
@@ -54,7 +54,7 @@ credited AS (
     FROM events e
     JOIN lbl_exposures x
       ON x.user_id = e.user_id AND x.item_id = e.item_id
-     AND e.ts >= x.request_ts AND e.ts <= x.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
+     AND e.ts >= x.request_ts AND e.ts <= x.request_ts + INTERVAL '1' MINUTE * CAST($click_window_minutes AS INTEGER)
     WHERE e.day BETWEEN $day - 1 AND $day + 1 AND e.type IN ('click', 'hide') AND e.request_id IS NULL
       AND e.user_id IS NOT NULL
 )
@@ -66,7 +66,7 @@ JOIN (SELECT type, request_id, item_id, ts FROM attributed
       UNION ALL
       SELECT type, request_id, item_id, ts FROM credited WHERE rk = 1) a
   ON a.request_id = b.request_id AND a.item_id = b.item_id
- AND a.ts >= b.request_ts AND a.ts <= b.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
+ AND a.ts >= b.request_ts AND a.ts <= b.request_ts + INTERVAL '1' MINUTE * CAST($click_window_minutes AS INTEGER)
 GROUP BY b.request_id, b.item_id;
 
 CREATE OR REPLACE TEMP TABLE lbl_ctr AS

@@ -5,7 +5,7 @@
 CREATE OR REPLACE TEMP TABLE lbl_hide AS
 WITH base AS (
     SELECT l.day, l.request_id, l.item_id, l.user_id, l.position, l.request_ts, l.negative_type, c.surface,
-           l.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER)) AS window_end
+           l.request_ts + INTERVAL '1' MINUTE * CAST($click_window_minutes AS INTEGER) AS window_end
     FROM ctr_labels l
     JOIN impression_context c ON c.day = l.day AND c.request_id = l.request_id AND c.item_id = l.item_id
     WHERE l.day = $day AND coalesce(l.negative_type, '') <> 'never_visible'

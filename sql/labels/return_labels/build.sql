@@ -6,7 +6,7 @@
 CREATE OR REPLACE TEMP TABLE lbl_return AS
 WITH base AS (
     SELECT e.day, e.event_id, e.request_id, e.item_id, e.user_id, e.ts AS purchase_ts,
-           e.ts + to_days(CAST($return_window_days AS INTEGER)) AS window_end
+           e.ts + INTERVAL '1' DAY * CAST($return_window_days AS INTEGER) AS window_end
     FROM events e
     WHERE e.day = $day AND e.type = 'purchase' AND coalesce(e.traffic, 'user') = 'user'
 ),

@@ -7,8 +7,8 @@ SELECT DISTINCT q.request_id, e.item_id
 FROM (SELECT DISTINCT request_id, user_id, request_ts FROM ctr_labels WHERE day = $day AND user_id IS NOT NULL) q
 JOIN events e
   ON e.user_id = q.user_id
- AND e.ts >= q.request_ts - to_days(CAST($history_days AS INTEGER))
- AND e.ts <= q.request_ts + to_minutes(CAST($click_window_minutes AS INTEGER))
+ AND e.ts >= q.request_ts - INTERVAL '1' DAY * CAST($history_days AS INTEGER)
+ AND e.ts <= q.request_ts + INTERVAL '1' MINUTE * CAST($click_window_minutes AS INTEGER)
 WHERE e.type IN ('click', 'purchase') AND e.day BETWEEN $day - $history_days - 1 AND $day + 1
 UNION
 SELECT request_id, item_id FROM ctr_labels WHERE day = $day AND label = 1;

@@ -17,11 +17,11 @@ SELECT user_id, item_id, category, query_key, kind, avail, exposure, avail AS t,
 FROM rows WHERE avail_day = $anchor
 UNION ALL
 SELECT user_id, item_id, category, query_key, kind, avail, exposure,
-       avail + to_days(CAST($history_days AS INTEGER)), 'edge_h', -1, 0
+       avail + INTERVAL '1' DAY * CAST($history_days AS INTEGER), 'edge_h', -1, 0
 FROM rows WHERE avail_day = $anchor - $history_days
 UNION ALL
 SELECT user_id, item_id, category, query_key, kind, avail, exposure,
-       avail + to_days(CAST($popularity_days AS INTEGER)), 'edge_p', 0, -1
+       avail + INTERVAL '1' DAY * CAST($popularity_days AS INTEGER), 'edge_p', 0, -1
 FROM rows WHERE avail_day = $anchor - $popularity_days;
 
 -- The whole days before $anchor, with the same rules for which rows may be read (a measure of
