@@ -26,9 +26,10 @@
 -- merge.sql. Anchored on $day, a late probe would count its request day's rows after T.
 -- Statements: probes.sql (the keys and the probes), families.sql (one table per history
 -- family, for one anchor), write.sql (the partition, in slices, and the clean-up).
--- Which rows a day may read at all: events of the partitions [$day - $history_days - 1, $day];
--- exposures of the impressions of [$day - $popularity_days - 1, $day] whose request is no
--- earlier than $day - $popularity_days - 1.
+-- Which rows a probe may read at all, A its anchor day ($day, or $day - 1 for a late probe):
+-- events of the partitions [A - $history_days - 1, $day]; exposures of the impressions of
+-- [A - $popularity_days - 1, $day] whose request is no earlier than A - $popularity_days - 1
+-- (for late probes, one partition before the asset's declared window: read, not scheduled).
 -- Each family keeps only its probes with some history (the final write reads a missing one
 -- as zeros), in the output column types, so the final joins build small hash tables.
 -- Keys: the probes carry integer keys, so that the final write joins each history family back
